@@ -1,0 +1,194 @@
+"""The recurrent-core contract every memory module follows, and helpers for its state.
+
+A core is an ``nn.Module`` that keeps no episode state on ``self``: the state is a
+``typing.NamedTuple`` of tensors (batch dimension first) passed in and returned by
+``forward``. That makes a core usable unchanged by a rollout loop (``T == 1``), a
+training unroll over stored sequences (``T == seq_len``) and a recorder that looks at
+the state after each step (``read_trace``).
+
+Shape legend used in this package:
+    T  time steps            B  batch (environments x sequences)
+    F  input features        O  output features
+    N  memory slots          W  slot size
+    R  read heads            Wh write heads
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+State = TypeVar("State", bound=tuple)
+
+
+@dataclass(frozen=True)
+class Recall:
+    """What one step of a core read and wrote, for recording (never used in training).
+
+    Fields a core does not have are ``None``: LSTM/GRU return an empty ``Recall``.
+
+    Attributes:
+        read_weights: ``[B, R, N]`` read weighting over slots (NTM, DNC, MemNet).
+        write_weights: ``[B, Wh, N]`` write weighting over slots (NTM, DNC, MemNet).
+        read_keys: ``[B, R, K]`` read keys (MNM: recall compares them with past write keys).
+        write_keys: ``[B, Wh, K]`` write keys (MNM).
+        write_strengths: ``[B, Wh]`` write rate beta (MNM).
+        usage: ``[B, N]`` fraction of each slot in use (DNC).
+    """
+
+    read_weights: Tensor | None = None
+    write_weights: Tensor | None = None
+    read_keys: Tensor | None = None
+    write_keys: Tensor | None = None
+    write_strengths: Tensor | None = None
+    usage: Tensor | None = None
+
+    @property
+    def has_slots(self) -> bool:
+        """True when reads are weightings over memory slots (NTM, DNC, MemNet)."""
+        return self.read_weights is not None
+
+
+def map_state(fn: Callable[..., Tensor], *states: State) -> State:
+    """Apply ``fn`` field by field to one or more states of the same NamedTuple type."""
+    first = states[0]
+    return type(first)(*(fn(*fields) for fields in zip(*states, strict=True)))
+
+
+def reset_where(mask: Tensor, state: State, initial: State) -> State:
+    """Replace the batch elements of ``state`` where ``mask`` is true by those of ``initial``.
+
+    Args:
+        mask: ``[B]`` bool (or 0/1 float): 1 where an episode starts.
+        state: any NamedTuple of ``[B, ...]`` tensors.
+        initial: the same NamedTuple type; fields may be broadcastable (e.g. ``[1, ...]``
+            or an ``expand``-ed learned parameter).
+    Returns:
+        A state of the same type; gradients flow through both branches.
+    """
+    mask = mask.to(torch.bool)
+
+    def select(current: Tensor, fresh: Tensor) -> Tensor:
+        shaped = mask.view(mask.shape[0], *([1] * (current.dim() - 1)))
+        return torch.where(shaped, fresh, current)
+
+    return map_state(select, state, initial)
+
+
+def detach(state: State) -> State:
+    """Cut the state from the graph (truncated backpropagation through time)."""
+    return map_state(Tensor.detach, state)
+
+
+def state_to(state: State, device: torch.device | str) -> State:
+    """Move every field of a state to ``device``."""
+    return map_state(lambda t: t.to(device), state)
+
+
+def index_state(state: State, index: Tensor | slice | int) -> State:
+    """Select batch elements: ``index`` applies to the first dimension of every field."""
+    return map_state(lambda t: t[index], state)
+
+
+def cat_states(states: list[State]) -> State:
+    """Concatenate states along the batch dimension."""
+    return map_state(lambda *ts: torch.cat(ts, dim=0), *states)
+
+
+def module_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of a module's first parameter (cpu/float32 if none)."""
+    for p in module.parameters():
+        return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+class MemoryCore(nn.Module, abc.ABC):
+    """Base class of every recurrent core (memories and the LSTM/GRU baselines).
+
+    Subclasses set ``input_size`` and ``output_size`` and implement ``initial_state``
+    and ``step``; ``forward`` unrolls ``step`` over time and applies episode starts.
+    A core with a faster whole-sequence path (e.g. cuDNN LSTM) overrides ``unroll``.
+    """
+
+    input_size: int
+    output_size: int
+
+    @abc.abstractmethod
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> Any:
+        """The state at an episode start: a NamedTuple of ``[batch_size, ...]`` tensors.
+
+        Learned initial values are broadcast with ``expand`` (no copy), so gradients reach
+        them. ``device`` defaults to the device of the core's parameters.
+        """
+
+    @abc.abstractmethod
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One time step: ``x [B, F]`` and the previous state -> ``(y [B, O], state)``."""
+
+    def read_trace(self, state: Any) -> Recall:
+        """What the step that produced ``state`` read and wrote. Default: nothing."""
+        return Recall()
+
+    def step_loss(self, state: Any) -> Tensor | None:
+        """An auxiliary loss ``[B]`` of the step that produced ``state`` (MNM's meta loss).
+
+        ``None`` for cores without one; the algorithm adds it with a coefficient.
+        """
+        return None
+
+    def forward(
+        self, x: Tensor, state: Any, episode_starts: Tensor | None = None
+    ) -> tuple[Tensor, Any]:
+        """Unroll the core over a sequence.
+
+        Args:
+            x: ``[T, B, F]`` inputs.
+            state: the state before the first step (batch ``B``).
+            episode_starts: ``[T, B]``, 1 where an episode begins at that step: the element's
+                state is replaced by the initial state *before* the step.
+        Returns:
+            ``(y [T, B, O], state after the last step)``.
+        """
+        y, state, _ = self.unroll(x, state, episode_starts)
+        return y, state
+
+    def unroll(
+        self,
+        x: Tensor,
+        state: Any,
+        episode_starts: Tensor | None = None,
+        with_loss: bool = False,
+    ) -> tuple[Tensor, Any, Tensor | None]:
+        """Like ``forward``, also returning the per-step auxiliary loss ``[T, B]`` if asked
+        (``None`` when the core has none or ``with_loss`` is false)."""
+        self.check_sequence(x, episode_starts)
+        initial = self.initial_state(x.shape[1], x.device) if episode_starts is not None else None
+        outputs, losses = [], []
+        for t in range(x.shape[0]):
+            if initial is not None:
+                state = reset_where(episode_starts[t], state, initial)
+            y, state = self.step(x[t], state)
+            outputs.append(y)
+            if with_loss:
+                losses.append(self.step_loss(state))
+        loss = torch.stack(losses) if with_loss and losses and losses[0] is not None else None
+        return torch.stack(outputs), state, loss
+
+    def check_sequence(self, x: Tensor, episode_starts: Tensor | None) -> None:
+        """Raise a ``ValueError`` naming the problem when the inputs break the contract."""
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__} expects x of shape [T, B, {self.input_size}], "
+                f"got {list(x.shape)}"
+            )
+        if episode_starts is not None and tuple(episode_starts.shape) != tuple(x.shape[:2]):
+            raise ValueError(
+                f"episode_starts must have shape [T, B] = {list(x.shape[:2])}, "
+                f"got {list(episode_starts.shape)}"
+            )
+
