@@ -11,23 +11,38 @@ from memrl.memory.base import (
     reset_where,
     state_to,
 )
+from memrl.memory.dnc import DNC, DNCState
+from memrl.memory.memnet import MemNet, MemNetState
+from memrl.memory.mnm import MNM, MNMState
+from memrl.memory.ntm import NTM, NTMState
 from memrl.memory.registry import core_class, core_names, make_core, register_core
 from memrl.memory.rnn import GRUCore, LSTMCore
+from memrl.memory.schedules import gumbel_temperature, set_gumbel_tau
 
 __all__ = [
+    "DNC",
+    "MNM",
+    "NTM",
+    "DNCState",
     "GRUCore",
     "LSTMCore",
+    "MNMState",
+    "MemNet",
+    "MemNetState",
     "MemoryCore",
+    "NTMState",
     "Recall",
     "addressing",
     "cat_states",
     "core_class",
     "core_names",
     "detach",
+    "gumbel_temperature",
     "index_state",
     "make_core",
     "map_state",
     "register_core",
     "reset_where",
+    "set_gumbel_tau",
     "state_to",
 ]

@@ -12,7 +12,6 @@ dynamic external memory" (usage, allocation, precedence, temporal links).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 # Added under square roots so that all-zero memory rows or keys give similarity 0
@@ -194,16 +193,47 @@ def gumbel_softmax(logits: Tensor, tau: float | Tensor, hard: bool = True) -> Te
     With ``hard=True`` the values are exactly one-hot while the gradient is that of the
     soft sample (Jang et al. 2017). In eval mode callers use ``one_hot_argmax`` instead.
 
+    Written out rather than calling ``F.gumbel_softmax`` for two guarantees: the Gumbel
+    noise is finite (uniform samples are kept inside (0, 1), whereas an exponential sample
+    of exactly 0 gives infinite noise and a NaN softmax), and the hard values are exactly
+    0 and 1 (``hard + (soft - soft.detach())`` adds an exact zero; the usual
+    ``hard - soft.detach() + soft`` can round 1 to 1 - ulp).
+
     Args:
-        logits: ``[..., N]`` unnormalised log-probabilities.
-        tau: temperature > 0.
+        logits: ``[..., N]`` unnormalised log-probabilities (``-inf`` allowed, not all).
+        tau: temperature > 0 (a float or a 0-dim tensor, e.g. an annealed buffer).
         hard: return one-hot values with straight-through gradients.
     Returns:
         ``[..., N]``.
     """
     if not torch.is_tensor(tau) and tau <= 0:
         raise ValueError(f"the Gumbel-softmax temperature tau must be > 0, got {tau}")
-    return F.gumbel_softmax(logits, tau=tau, hard=hard, dim=-1)
+    finfo = torch.finfo(logits.dtype)
+    uniform = torch.rand_like(logits).clamp(min=finfo.tiny, max=1.0 - finfo.eps)
+    gumbel_noise = -torch.log(-torch.log(uniform))
+    soft = torch.softmax((logits + gumbel_noise) / tau, dim=-1)
+    if not hard:
+        return soft
+    return one_hot_argmax(soft) + (soft - soft.detach())
+
+
+def erase_and_add(memory: Tensor, write_weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
+    """NTM/DNC memory write: erase then add, all write heads at once.
+
+    ``M_t = M_{t-1} * prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T`` (Graves et al. 2014,
+    eqs. 3-4, with the products and sums over heads as the paper prescribes for several
+    write heads: the order of the heads does not matter).
+
+    Args:
+        memory: ``[B, N, W]`` M_{t-1}.
+        write_weights: ``[B, Wh, N]`` write weightings w_t.
+        erase: ``[B, Wh, W]`` erase vectors e_t in [0, 1].
+        add: ``[B, Wh, W]`` add vectors a_t.
+    Returns:
+        ``[B, N, W]`` M_t.
+    """
+    keep = torch.prod(1.0 - torch.einsum("bhn,bhw->bhnw", write_weights, erase), dim=1)
+    return memory * keep + torch.einsum("bhn,bhw->bnw", write_weights, add)
 
 
 def one_hot_argmax(logits: Tensor) -> Tensor:

@@ -55,9 +55,16 @@ class Recall:
 
 
 def map_state(fn: Callable[..., Tensor], *states: State) -> State:
-    """Apply ``fn`` field by field to one or more states of the same NamedTuple type."""
+    """Apply ``fn`` field by field to one or more states of the same NamedTuple type.
+
+    Fields that are themselves NamedTuples (e.g. separate actor and critic core states)
+    are mapped recursively.
+    """
     first = states[0]
-    return type(first)(*(fn(*fields) for fields in zip(*states, strict=True)))
+    if isinstance(first, Tensor):
+        return fn(*states)
+    mapped = (map_state(fn, *fields) for fields in zip(*states, strict=True))
+    return type(first)(*mapped) if hasattr(first, "_fields") else type(first)(mapped)
 
 
 def reset_where(mask: Tensor, state: State, initial: State) -> State:
@@ -169,10 +176,11 @@ class MemoryCore(nn.Module, abc.ABC):
         self.check_sequence(x, episode_starts)
         initial = self.initial_state(x.shape[1], x.device) if episode_starts is not None else None
         outputs, losses = [], []
-        for t in range(x.shape[0]):
+        # unbind, not x[t]: each x[t]'s backward would fill a zero tensor as large as x.
+        for t, x_t in enumerate(x.unbind(0)):
             if initial is not None:
                 state = reset_where(episode_starts[t], state, initial)
-            y, state = self.step(x[t], state)
+            y, state = self.step(x_t, state)
             outputs.append(y)
             if with_loss:
                 losses.append(self.step_loss(state))
@@ -191,4 +199,3 @@ class MemoryCore(nn.Module, abc.ABC):
                 f"episode_starts must have shape [T, B] = {list(x.shape[:2])}, "
                 f"got {list(episode_starts.shape)}"
             )
-

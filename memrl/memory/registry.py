@@ -10,6 +10,7 @@ Users register their own cores the same way the built-in ones are::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -58,6 +59,7 @@ def core_class(name: str | type[MemoryCore]) -> type[MemoryCore]:
 def make_core(name: str | type[MemoryCore], input_size: int, **kwargs: Any) -> MemoryCore:
     """Build a core by registered name (or class) for inputs of ``input_size`` features."""
     cls = core_class(name)
+    input_size = operator.index(input_size)  # numpy integers (e.g. SB3's features_dim) too
     try:
         return cls(input_size=input_size, **kwargs)
     except TypeError as error:

@@ -7,6 +7,7 @@ episode starts instead of stepping a cell one step at a time.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -55,8 +56,9 @@ class _TorchRNNCore(MemoryCore):
 
     def _zeros(self, batch_size: int, device: torch.device | str | None) -> Tensor:
         default_device, dtype = module_device_dtype(self)
-        return torch.zeros(batch_size, self.hidden_size, device=device or default_device,
-                           dtype=dtype)
+        return torch.zeros(
+            batch_size, self.hidden_size, device=device or default_device, dtype=dtype
+        )
 
     def _to_torch(self, state: tuple) -> tuple | Tensor:
         raise NotImplementedError
@@ -77,10 +79,10 @@ class _TorchRNNCore(MemoryCore):
         # starts an episode split the sequence into stretches run as one cuDNN call each.
         any_start = episode_starts.to(torch.bool).any(dim=1)
         any_start[0] = True
-        bounds = torch.nonzero(any_start).flatten().tolist() + [x.shape[0]]
+        bounds = [*torch.nonzero(any_start).flatten().tolist(), x.shape[0]]
         initial = self.initial_state(x.shape[1], x.device)
         outputs = []
-        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+        for begin, end in itertools.pairwise(bounds):
             state = reset_where(episode_starts[begin], state, initial)
             y, hidden = self.rnn(x[begin:end], self._to_torch(state))
             state = self._from_torch(hidden)

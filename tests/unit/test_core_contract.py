@@ -87,8 +87,9 @@ class TestContract:
 
     def test_float32_by_default(self, name, options):
         accepted = inspect.signature(core_class(name).__init__).parameters
-        core = make_core(name, INPUT_SIZE, **{k: v for k, v in SMALL.items() if k in accepted},
-                         **options)
+        core = make_core(
+            name, INPUT_SIZE, **{k: v for k, v in SMALL.items() if k in accepted}, **options
+        )
         y, state = core(torch.randn(2, 2, INPUT_SIZE), core.initial_state(2))
         assert y.dtype == torch.float32
         assert all(f.dtype == torch.float32 for f in state)
@@ -182,7 +183,7 @@ class TestContract:
         trace = core.read_trace(state)
         if trace.read_weights is None:
             return
-        b, r, n = trace.read_weights.shape
+        b, _, n = trace.read_weights.shape
         assert b == 2
         assert (trace.read_weights >= 0).all()
         sums = trace.read_weights.sum(-1)
@@ -209,7 +210,7 @@ class TestContract:
 
 
 def test_unknown_core_name_lists_the_registered_ones():
-    with pytest.raises(ValueError, match="registered cores: .*lstm"):
+    with pytest.raises(ValueError, match=r"registered cores: .*lstm"):
         make_core("no-such-core", 4)
 
 

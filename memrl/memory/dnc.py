@@ -1,0 +1,654 @@
+"""Differentiable Neural Computer core (Graves et al. 2016, "Hybrid computing using a
+neural network with dynamic external memory"), after DeepMind's ``dnc`` (access.py,
+addressing.py), batch-first.
+
+An LSTM cell controller reads ``[x_t; r_{t-1}]``; one linear layer maps its output h_t to
+the interface vector xi_t (paper, Methods "Interface parameters"):
+
+    read keys k^r (R x W), read strengths beta^r (R, oneplus), write keys k^w (Wh x W),
+    write strengths beta^w (Wh, oneplus), erase vectors e (Wh x W, sigmoid), write
+    vectors v (Wh x W), free gates f (R, sigmoid), allocation gates g^a (Wh, sigmoid),
+    write gates g^w (Wh, sigmoid), read modes pi (R x (1 + 2 Wh), softmax: Wh backward,
+    Wh forward, 1 content; the order of DeepMind's code).
+
+Order within one step t (DeepMind's ``MemoryAccess._build``):
+
+1. usage ``u_t`` from u_{t-1}, the previous write weightings (gradient stopped, as in
+   DeepMind's ``Freeness``), the free gates and the previous read weightings;
+2. write weightings ``w^w_t = g^w (g^a a_t + (1 - g^a) c^w_t)``, with content weights c^w
+   on M_{t-1}; several write heads allocate one after the other, each head's allocation
+   raising the usage seen by the next (``u += (1 - u) g^w g^a a``), so two heads do not
+   pick the same free slot;
+3. erase then add: ``M_t = M_{t-1} * prod_h (1 - w^w_h e_h^T) + sum_h w^w_h v_h^T``;
+4. temporal links ``L_t`` from L_{t-1}, p_{t-1} and w^w_t, then precedence p_t;
+5. read weightings ``w^r_t = sum_h pi^b_h b_h + sum_h pi^f_h f_h + pi^c c^r_t`` with
+   ``f = L_t w^r_{t-1}``, ``b = L_t^T w^r_{t-1}`` and content weights c^r on M_t;
+6. reads ``r_t = w^r_t M_t``; output ``y_t = [h_t; r_t]``.
+
+With ``read_addressing="gumbel"`` the read weighting of step 5 is made one-hot: a
+straight-through Gumbel-softmax sample at temperature ``gumbel_tau`` in training mode,
+the argmax in eval mode. The one-hot weighting is used for the read and carried as
+w^r_t to the next step.
+
+Speed. Per step the work is a few dozen small tensor operations, so on CPU the cost is
+mostly per-operation overhead and memory traffic, not arithmetic. Hence: the interface is
+laid out so that each squashing function runs once; the two hot spots, content
+addressing (twice per step) and the temporal links with both directional reads (the only
+``[B, Wh, N, N]`` tensors), are ``autograd.Function``s with hand-written backward passes
+(checked against ``memrl.memory.addressing`` and with ``gradcheck`` in the unit tests);
+the read modes are folded into w^r_{t-1} before the link products, which are linear in
+it; batched matmuls put their small dimension in the output rows (MKL is several times
+slower on ``[N, small]`` outputs); and ``unroll`` computes the input part of the
+controller gates for all T steps in one product.
+
+Shape legend:
+    B batch    N memory slots    W slot size    R read heads    Wh write heads
+    C controller size    I interface size    K = B * Wh (batch and write heads flattened)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memrl.memory import addressing
+from memrl.memory.base import MemoryCore, Recall, module_device_dtype, reset_where
+from memrl.memory.registry import register_core
+
+READ_ADDRESSINGS = ("soft", "gumbel")
+
+
+class DNCState(NamedTuple):
+    """State of the DNC core after step t (symbols of Graves et al. 2016).
+
+    Attributes:
+        h: ``[B, C]`` controller output h_t (LSTM hidden state).
+        c: ``[B, C]`` LSTM cell state.
+        memory: ``[B, N, W]`` memory matrix M_t.
+        usage: ``[B, N]`` usage u_t.
+        link: ``[B, Wh, N, N]`` temporal link matrices L_t (one per write head),
+            ``L[i, j]`` ~ slot i was written right after slot j.
+        precedence: ``[B, Wh, N]`` precedence weightings p_t.
+        read_weights: ``[B, R, N]`` read weightings w^r_t (one-hot with Gumbel reads).
+        write_weights: ``[B, Wh, N]`` write weightings w^w_t.
+        reads: ``[B, R, W]`` read vectors r_t.
+    """
+
+    h: Tensor
+    c: Tensor
+    memory: Tensor
+    usage: Tensor
+    link: Tensor
+    precedence: Tensor
+    read_weights: Tensor
+    write_weights: Tensor
+    reads: Tensor
+
+
+class _Interface(NamedTuple):
+    """The interface vector xi_t split and squashed to its ranges.
+
+    Attributes:
+        read_keys: ``[B, R, W]`` k^r.
+        read_strengths: ``[B, R]`` beta^r >= 1.
+        write_keys: ``[B, Wh, W]`` k^w.
+        write_strengths: ``[B, Wh]`` beta^w >= 1.
+        erase: ``[B, Wh, W]`` erase vectors e in (0, 1).
+        write_vectors: ``[B, Wh, W]`` v.
+        free_gates: ``[B, R]`` f in (0, 1).
+        allocation_gates: ``[B, Wh]`` g^a in (0, 1).
+        write_gates: ``[B, Wh]`` g^w in (0, 1).
+        read_modes: ``[B, R, 1 + 2 Wh]`` pi (Wh backward, Wh forward, content).
+    """
+
+    read_keys: Tensor
+    read_strengths: Tensor
+    write_keys: Tensor
+    write_strengths: Tensor
+    erase: Tensor
+    write_vectors: Tensor
+    free_gates: Tensor
+    allocation_gates: Tensor
+    write_gates: Tensor
+    read_modes: Tensor
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _one_hot_argmax_tolerant(weights: Tensor) -> Tensor:
+    """One-hot at the argmax of ``weights [..., N]``, near-ties going to the lowest index.
+
+    Values within a relative ``sqrt(eps)`` of the maximum count as tied. The DNC makes such
+    ties on purpose: its first write into the all-zero memory adds the same vector to every
+    slot (content weighting of an empty memory is uniform), so the slots stay equally
+    similar to every key up to rounding, and rounding differs with the batch size (batched
+    matmul kernels). Without the tolerance an eval-mode read of one episode would depend
+    on which other episodes share its batch.
+    """
+    tolerance = torch.finfo(weights.dtype).eps ** 0.5
+    top = weights.amax(dim=-1, keepdim=True)
+    return addressing.one_hot_argmax((weights >= top * (1.0 - tolerance)).to(weights.dtype))
+
+
+def _update_usage(
+    usage: Tensor, write_weights: Tensor, free_gates: Tensor, read_weights: Tensor
+) -> Tensor:
+    """``addressing.update_usage`` (same values) in fewer operations, with the gradient
+    through the write weightings stopped, as in DeepMind's ``Freeness``.
+
+    ``u_t = (u + w - u w) psi`` is written ``lerp(u, 1, w) psi`` and the retention
+    ``psi = prod_i (1 - f_i w^r_i)`` with one fused multiply-subtract.
+
+    Args:
+        usage: ``[B, N]`` u_{t-1}.
+        write_weights: ``[B, Wh, N]`` w^w_{t-1}.
+        free_gates: ``[B, R]`` f_t.
+        read_weights: ``[B, R, N]`` w^r_{t-1}.
+    Returns:
+        ``[B, N]`` u_t.
+    """
+    one = usage.new_ones(())
+    write_weights = write_weights.detach()
+    if write_weights.shape[1] == 1:
+        written = write_weights.squeeze(1)
+    else:
+        written = 1.0 - torch.prod(1.0 - write_weights, dim=1)
+    retention = torch.prod(
+        torch.addcmul(one, free_gates.unsqueeze(-1), read_weights, value=-1.0), dim=1
+    )
+    return torch.lerp(usage, one, written) * retention
+
+
+# Added under the square roots of the norms in cosine similarity, as in
+# ``addressing.content_weights``: an all-zero slot or key has similarity 0, finite gradient.
+_NORM_EPS = 1e-8
+
+
+class _ContentWeights(torch.autograd.Function):
+    """``addressing.content_weights`` (same values) with a hand-written backward pass.
+
+    Content addressing runs twice per step (write keys on M_{t-1}, read keys on M_t); as
+    one autograd node it costs about half of the twenty-odd nodes of the formula. The
+    similarity ``k . M[n] / (sqrt(|k|^2 + eps) sqrt(|M[n]|^2 + eps))`` is scaled from the raw
+    dot products, so no normalised copy of the memory is made. Checked against
+    ``addressing.content_weights`` and with ``gradcheck`` in the unit tests.
+
+    Shapes: memory ``[B, N, W]``, keys ``[B, H, W]``, strengths ``[B, H]`` -> ``[B, H, N]``.
+    """
+
+    @staticmethod
+    def forward(ctx, memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
+        key_scale = torch.rsqrt((keys * keys).sum(dim=-1) + _NORM_EPS)
+        slot_scale = torch.rsqrt((memory * memory).sum(dim=-1) + _NORM_EPS)
+        # [B, H, N]: the small H in the output rows, the fast layout for MKL's batched gemm.
+        similarity = torch.bmm(keys, memory.transpose(1, 2))
+        similarity *= key_scale.unsqueeze(-1)
+        similarity *= slot_scale.unsqueeze(1)
+        weights = torch.softmax(strengths.unsqueeze(-1) * similarity, dim=-1)
+        ctx.save_for_backward(memory, keys, strengths, key_scale, slot_scale, similarity, weights)
+        return weights
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        memory, keys, strengths, key_scale, slot_scale, similarity, weights = ctx.saved_tensors
+        need_memory, need_keys, need_strengths = ctx.needs_input_grad
+        # Softmax backward, then the logits beta * similarity.
+        grad_logits = weights * (grad - (grad * weights).sum(dim=-1, keepdim=True))
+        grad_strengths = (grad_logits * similarity).sum(dim=-1) if need_strengths else None
+        grad_similarity = grad_logits * strengths.unsqueeze(-1)
+        # similarity = dots * key_scale * slot_scale; the scales r = (|x|^2 + eps)^(-1/2)
+        # contribute -r^2 (sum of grad_similarity * similarity) x to the gradient of x.
+        weighted = grad_similarity * similarity
+        grad_dots = grad_similarity * key_scale.unsqueeze(-1) * slot_scale.unsqueeze(1)
+        grad_memory = grad_keys = None
+        if need_memory:
+            grad_memory = torch.bmm(grad_dots.transpose(1, 2), keys)
+            grad_memory -= (slot_scale * slot_scale * weighted.sum(dim=1)).unsqueeze(-1) * memory
+        if need_keys:
+            grad_keys = torch.bmm(grad_dots, memory)
+            grad_keys -= (key_scale * key_scale * weighted.sum(dim=-1)).unsqueeze(-1) * keys
+        return grad_memory, grad_keys, grad_strengths
+
+
+def _content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
+    """Content weighting ``[B, H, N]``: softmax over N of beta x cosine similarity.
+
+    Args:
+        memory: ``[B, N, W]`` M.
+        keys: ``[B, H, W]`` k.
+        strengths: ``[B, H]`` beta.
+    """
+    return _ContentWeights.apply(memory, keys, strengths)
+
+
+class _TemporalLinkage(torch.autograd.Function):
+    """Link and precedence update and both directional reads, with a hand-written backward.
+
+    The link matrices are the only ``[B, Wh, N, N]`` tensors of a step. Autograd of the
+    elementwise formulas keeps about a dozen temporaries of that size per step and
+    accumulates the link gradient from three places; here the forward makes two and the
+    backward gathers the link gradient in a single batched matmul. Values are those of
+    ``addressing.update_link``, ``update_precedence`` and ``directional_weights`` (checked,
+    and the gradients with ``gradcheck``, in the unit tests).
+
+    Shapes, batch and write heads flattened to K = B * Wh:
+        link ``[K, N, N]`` L_{t-1}; precedence ``[K, N]`` p_{t-1}; write_weights ``[K, N]``
+        w^w_t; backward_queries, forward_queries ``[K, R, N]``: the previous read weightings
+        times the backward and forward read modes of the head, pi^b w^r_{t-1} and
+        pi^f w^r_{t-1} (the link products are linear in them, so the mode mix happens first).
+    Returns:
+        L_t ``[K, N, N]`` (zero diagonal), p_t ``[K, N]``, and ``[K, R, N]`` the sum of the
+        mode-weighted backward reads ``b[j] = sum_i L_t[i, j] q^b[i]`` and forward reads
+        ``f[i] = sum_j L_t[i, j] q^f[j]``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        link: Tensor,
+        precedence: Tensor,
+        write_weights: Tensor,
+        backward_queries: Tensor,
+        forward_queries: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+        new_link = ((1.0 - w_i) - w_j) * link
+        new_link.addcmul_(w_i, precedence.unsqueeze(-2))
+        new_link.diagonal(dim1=-2, dim2=-1).zero_()
+        written = write_weights.sum(dim=-1, keepdim=True)
+        new_precedence = (1.0 - written) * precedence + write_weights
+        # Every batched matmul here puts the small dimension (R or 1) in the output rows:
+        # MKL is several times slower on [N, small] outputs of the same size.
+        directional = torch.baddbmm(
+            torch.bmm(forward_queries, new_link.transpose(1, 2)), backward_queries, new_link
+        )
+        ctx.save_for_backward(
+            link, precedence, write_weights, backward_queries, forward_queries, new_link
+        )
+        return new_link, new_precedence, directional
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx, grad_link: Tensor | None, grad_precedence: Tensor | None, grad_reads: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        link, precedence, write_weights, backward_q, forward_q, new_link = ctx.saved_tensors
+        need_link, need_precedence, need_write, need_bq, need_fq = ctx.needs_input_grad
+        grad_write = torch.zeros_like(write_weights) if need_write else None
+        grad_prev_precedence = None
+
+        if grad_precedence is not None:
+            written = write_weights.sum(dim=-1, keepdim=True)
+            if need_precedence:
+                grad_prev_precedence = grad_precedence * (1.0 - written)
+            if need_write:
+                grad_write += grad_precedence - (grad_precedence * precedence).sum(
+                    dim=-1, keepdim=True
+                )
+
+        grad_bq = grad_fq = None
+        if grad_reads is not None:
+            if need_bq:
+                grad_bq = torch.bmm(grad_reads, new_link.transpose(1, 2))
+            if need_fq:
+                grad_fq = torch.bmm(grad_reads, new_link)
+            # dL_t = q^b^T g + g^T q^f as one matmul over the stacked R dimension.
+            left = torch.cat([backward_q, grad_reads], dim=1).transpose(1, 2)
+            right = torch.cat([grad_reads, forward_q], dim=1)
+            if grad_link is None:
+                grad_link = torch.bmm(left, right)
+            else:
+                grad_link = torch.baddbmm(grad_link, left, right)
+        elif grad_link is not None:
+            grad_link = grad_link.clone()
+
+        grad_prev_link = None
+        if grad_link is not None:
+            # The diagonal of L_t is set to zero: no gradient flows through it.
+            grad_link.diagonal(dim1=-2, dim2=-1).zero_()
+            if need_link:
+                w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+                grad_prev_link = ((1.0 - w_i) - w_j) * grad_link
+            if need_precedence:
+                from_link = torch.bmm(write_weights.unsqueeze(1), grad_link).squeeze(1)
+                grad_prev_precedence = (
+                    from_link if grad_prev_precedence is None else grad_prev_precedence + from_link
+                )
+            if need_write:
+                grad_times_link = grad_link * link
+                grad_write += (
+                    torch.bmm(precedence.unsqueeze(1), grad_link.transpose(1, 2)).squeeze(1)
+                    - grad_times_link.sum(dim=-1)
+                    - grad_times_link.sum(dim=-2)
+                )
+        return grad_prev_link, grad_prev_precedence, grad_write, grad_bq, grad_fq
+
+
+def _temporal_linkage(
+    link: Tensor,
+    precedence: Tensor,
+    write_weights: Tensor,
+    backward_queries: Tensor,
+    forward_queries: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """L_t, p_t and the mode-weighted directional reads (see ``_TemporalLinkage``).
+
+    Args:
+        link: ``[B, Wh, N, N]`` L_{t-1}.
+        precedence: ``[B, Wh, N]`` p_{t-1}.
+        write_weights: ``[B, Wh, N]`` w^w_t.
+        backward_queries: ``[B, Wh, R, N]`` pi^b_h w^r_{t-1} per write head h.
+        forward_queries: ``[B, Wh, R, N]`` pi^f_h w^r_{t-1}.
+    Returns:
+        L_t ``[B, Wh, N, N]``, p_t ``[B, Wh, N]``, and ``[B, R, N]``
+        ``sum_h pi^b_h L_h^T w^r_{t-1} + pi^f_h L_h w^r_{t-1}``.
+    """
+    b, n_write, n_read, n = backward_queries.shape
+    k = b * n_write
+    new_link, new_precedence, directional = _TemporalLinkage.apply(
+        link.reshape(k, n, n),
+        precedence.reshape(k, n),
+        write_weights.reshape(k, n),
+        backward_queries.reshape(k, n_read, n),
+        forward_queries.reshape(k, n_read, n),
+    )
+    directional = directional.view(b, n_write, n_read, n)
+    directional = directional.squeeze(1) if n_write == 1 else directional.sum(dim=1)
+    return (
+        new_link.view(b, n_write, n, n),
+        new_precedence.view(b, n_write, n),
+        directional,
+    )
+
+
+@register_core("dnc")
+class DNC(MemoryCore):
+    """Differentiable Neural Computer: LSTM controller + DNC memory access.
+
+    Args:
+        input_size: F, features per step.
+        memory_slots: N, number of memory slots (>= 1).
+        slot_size: W, size of each slot (>= 1).
+        read_heads: R (>= 1).
+        write_heads: Wh (>= 1).
+        controller_size: C, LSTM hidden size.
+        read_addressing: ``"soft"`` (the paper's weightings) or ``"gumbel"`` (one-hot reads:
+            straight-through Gumbel-softmax in training, argmax in eval mode).
+        gumbel_tau: initial Gumbel-softmax temperature (> 0), kept in the buffer
+            ``gumbel_tau`` (saved with the model; an annealing callback may ``fill_`` it).
+
+    The output is ``y_t = [h_t; r_t]``: ``output_size = C + R * W``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        memory_slots: int = 32,
+        slot_size: int = 16,
+        read_heads: int = 4,
+        write_heads: int = 1,
+        controller_size: int = 128,
+        read_addressing: str = "soft",
+        gumbel_tau: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.input_size = _positive_int("input_size", input_size)
+        self.memory_slots = _positive_int("memory_slots", memory_slots)
+        self.slot_size = _positive_int("slot_size", slot_size)
+        self.read_heads = _positive_int("read_heads", read_heads)
+        self.write_heads = _positive_int("write_heads", write_heads)
+        self.controller_size = _positive_int("controller_size", controller_size)
+        if read_addressing not in READ_ADDRESSINGS:
+            raise ValueError(
+                f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
+            )
+        self.read_addressing = read_addressing
+        if (
+            isinstance(gumbel_tau, bool)
+            or not isinstance(gumbel_tau, int | float)
+            or not gumbel_tau > 0
+            or gumbel_tau == float("inf")
+        ):
+            raise ValueError(f"gumbel_tau must be a finite number > 0, got {gumbel_tau!r}")
+        self.register_buffer("gumbel_tau", torch.tensor(float(gumbel_tau)))
+
+        n_read, n_write, w = self.read_heads, self.write_heads, self.slot_size
+        self.read_modes = 1 + 2 * n_write
+        self.output_size = self.controller_size + n_read * w
+        self.controller = nn.LSTMCell(self.input_size + n_read * w, self.controller_size)
+        # The interface is laid out by squashing function so that each one runs once:
+        # linear (keys, write vectors) | oneplus (strengths) | sigmoid (erase, gates) | modes.
+        self._group_sizes = [
+            n_read * w + 2 * n_write * w,
+            n_read + n_write,
+            n_write * w + n_read + 2 * n_write,
+            n_read * self.read_modes,
+        ]
+        self.interface = nn.Linear(self.controller_size, sum(self._group_sizes))
+
+    @property
+    def interface_size(self) -> int:
+        """Length of the interface vector xi_t."""
+        return sum(self._group_sizes)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, memory_slots={self.memory_slots}, "
+            f"slot_size={self.slot_size}, read_heads={self.read_heads}, "
+            f"write_heads={self.write_heads}, controller_size={self.controller_size}, "
+            f"read_addressing={self.read_addressing!r}"
+        )
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> DNCState:
+        """All-zero state: empty memory, no usage, no links, no previous reads or writes."""
+        default_device, dtype = module_device_dtype(self)
+        device = device if device is not None else default_device
+        b, n, w = batch_size, self.memory_slots, self.slot_size
+        n_read, n_write = self.read_heads, self.write_heads
+
+        def zeros(*shape: int) -> Tensor:
+            return torch.zeros(shape, device=device, dtype=dtype)
+
+        return DNCState(
+            h=zeros(b, self.controller_size),
+            c=zeros(b, self.controller_size),
+            memory=zeros(b, n, w),
+            usage=zeros(b, n),
+            link=zeros(b, n_write, n, n),
+            precedence=zeros(b, n_write, n),
+            read_weights=zeros(b, n_read, n),
+            write_weights=zeros(b, n_write, n),
+            reads=zeros(b, n_read, w),
+        )
+
+    def split_interface(self, xi: Tensor) -> _Interface:
+        """Split the raw interface vector ``xi [B, I]`` and squash each part to its range."""
+        b = xi.shape[0]
+        n_read, n_write, w = self.read_heads, self.write_heads, self.slot_size
+        linear, strengths, gates, modes = torch.split(xi, self._group_sizes, dim=-1)
+        strengths = 1.0 + F.softplus(strengths)
+        gates = torch.sigmoid(gates)
+        read_keys, write_keys, write_vectors = torch.split(
+            linear, [n_read * w, n_write * w, n_write * w], dim=-1
+        )
+        erase, free_gates, allocation_gates, write_gates = torch.split(
+            gates, [n_write * w, n_read, n_write, n_write], dim=-1
+        )
+        return _Interface(
+            read_keys=read_keys.view(b, n_read, w),
+            read_strengths=strengths[:, :n_read],
+            write_keys=write_keys.view(b, n_write, w),
+            write_strengths=strengths[:, n_read:],
+            erase=erase.view(b, n_write, w),
+            write_vectors=write_vectors.view(b, n_write, w),
+            free_gates=free_gates,
+            allocation_gates=allocation_gates,
+            write_gates=write_gates,
+            read_modes=torch.softmax(modes.view(b, n_read, self.read_modes), dim=-1),
+        )
+
+    def _input_gates(self, x: Tensor) -> Tensor:
+        """The controller's gate pre-activations from ``x [..., F]`` alone, biases included.
+
+        Returns ``[..., 4 C]``. Over a sequence this is one matrix product for all steps
+        instead of one per step.
+        """
+        weight_x = self.controller.weight_ih[:, : self.input_size]
+        return F.linear(x, weight_x, self.controller.bias_ih + self.controller.bias_hh)
+
+    def _recurrent_weight(self) -> Tensor:
+        """``[4 C, R W + C]``: the controller weights applied to ``[r_{t-1}; h_{t-1}]``."""
+        weight_reads = self.controller.weight_ih[:, self.input_size :]
+        return torch.cat([weight_reads, self.controller.weight_hh], dim=1)
+
+    def _controller(
+        self, input_gates: Tensor, recurrent_weight: Tensor, state: DNCState
+    ) -> tuple[Tensor, Tensor]:
+        """``nn.LSTMCell`` on ``[x_t; r_{t-1}]`` (same parameters and values), with the input
+        part of the gates precomputed: ``(h_t [B, C], c_t [B, C])``."""
+        recurrent_input = torch.cat([state.reads.flatten(1), state.h], dim=-1)
+        gates = torch.addmm(input_gates, recurrent_input, recurrent_weight.t())
+        size = self.controller_size
+        # LSTMCell's gate order: input, forget, cell candidate, output.
+        input_forget = torch.sigmoid(gates[:, : 2 * size])
+        candidate = torch.tanh(gates[:, 2 * size : 3 * size])
+        output_gate = torch.sigmoid(gates[:, 3 * size :])
+        c = torch.addcmul(input_forget[:, size:] * state.c, input_forget[:, :size], candidate)
+        h = output_gate * torch.tanh(c)
+        return h, c
+
+    def step(self, x: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """One step: ``x [B, F]`` and the state after step t-1 -> ``(y_t [B, C + R W], state)``."""
+        return self._step(self._input_gates(x), self._recurrent_weight(), state)
+
+    def unroll(
+        self,
+        x: Tensor,
+        state: DNCState,
+        episode_starts: Tensor | None = None,
+        with_loss: bool = False,
+    ) -> tuple[Tensor, DNCState, None]:
+        """``MemoryCore.unroll`` with the loop-invariant controller work done once.
+
+        The input part of the controller gates is one matrix product over all T steps and
+        the recurrent weight is assembled once; ``unbind`` gives each step its slice with a
+        single backward node (indexing ``x[t]`` would materialise a ``[T, B, 4C]`` gradient
+        per step). The DNC has no auxiliary loss.
+        """
+        self.check_sequence(x, episode_starts)
+        recurrent_weight = self._recurrent_weight()
+        input_gates = self._input_gates(x).unbind(0)
+        initial = None
+        if episode_starts is not None:
+            initial = self.initial_state(x.shape[1], x.device)
+        outputs = []
+        for t, gates in enumerate(input_gates):
+            if initial is not None:
+                state = reset_where(episode_starts[t], state, initial)
+            y, state = self._step(gates, recurrent_weight, state)
+            outputs.append(y)
+        return torch.stack(outputs), state, None
+
+    def _step(
+        self, input_gates: Tensor, recurrent_weight: Tensor, state: DNCState
+    ) -> tuple[Tensor, DNCState]:
+        """The step of ``step`` after the controller's input projection."""
+        h, c = self._controller(input_gates, recurrent_weight, state)
+        xi = self.split_interface(self.interface(h))
+
+        usage = _update_usage(state.usage, state.write_weights, xi.free_gates, state.read_weights)
+        write_weights = self.write_weighting(state.memory, usage, xi)
+        memory = self.erase_and_add(state.memory, write_weights, xi.erase, xi.write_vectors)
+        # [B, 2 Wh, R, N]: w^r_{t-1} weighted by each directional read mode.
+        n_write = self.write_heads
+        directional_modes = xi.read_modes[:, :, : 2 * n_write].transpose(1, 2)
+        queries = directional_modes.unsqueeze(-1) * state.read_weights.unsqueeze(1)
+        link, precedence, directional = _temporal_linkage(
+            state.link, state.precedence, write_weights, queries[:, :n_write], queries[:, n_write:]
+        )
+        read_weights = self.read_weighting(memory, directional, xi)
+        reads = torch.bmm(read_weights, memory)
+
+        y = torch.cat([h, reads.flatten(1)], dim=-1)
+        return y, DNCState(
+            h=h,
+            c=c,
+            memory=memory,
+            usage=usage,
+            link=link,
+            precedence=precedence,
+            read_weights=read_weights,
+            write_weights=write_weights,
+            reads=reads,
+        )
+
+    def write_weighting(self, memory: Tensor, usage: Tensor, xi: _Interface) -> Tensor:
+        """Write weightings ``w^w_t [B, Wh, N]`` from M_{t-1} ``[B, N, W]`` and u_t ``[B, N]``."""
+        content = _content_weights(memory, xi.write_keys, xi.write_strengths)
+        allocation = self.write_allocation_weights(usage, xi.allocation_gates * xi.write_gates)
+        # g^a a + (1 - g^a) c as a single lerp.
+        mixed = torch.lerp(content, allocation, xi.allocation_gates.unsqueeze(-1))
+        return xi.write_gates.unsqueeze(-1) * mixed
+
+    def write_allocation_weights(self, usage: Tensor, write_gates: Tensor) -> Tensor:
+        """Allocation weightings ``a_t [B, Wh, N]`` of the write heads, one after the other.
+
+        Args:
+            usage: ``[B, N]`` u_t.
+            write_gates: ``[B, Wh]`` g^a g^w: how much each head writes to its allocation.
+        """
+        if self.write_heads == 1:
+            return addressing.allocation_weights(usage).unsqueeze(1)
+        allocations = []
+        for head in range(self.write_heads):
+            allocation = addressing.allocation_weights(usage)
+            allocations.append(allocation)
+            # The next head sees the slot this head is about to fill as used.
+            usage = usage + (1.0 - usage) * write_gates[:, head : head + 1] * allocation
+        return torch.stack(allocations, dim=1)
+
+    def erase_and_add(
+        self, memory: Tensor, write_weights: Tensor, erase: Tensor, write_vectors: Tensor
+    ) -> Tensor:
+        """``M_t = M_{t-1} * prod_h (1 - w_h e_h^T) + sum_h w_h v_h^T``, shapes ``[B, N, W]``."""
+        if self.write_heads > 1:
+            return addressing.erase_and_add(memory, write_weights, erase, write_vectors)
+        # One head: M (1 - w e^T) + w v^T = M + w (v - M e), broadcast over slots and slot
+        # elements. Elementwise ops beat a batched matmul here, whose inner dimension is 1.
+        weights = write_weights.squeeze(1).unsqueeze(-1)
+        return torch.addcmul(memory, weights, write_vectors - memory * erase)
+
+    def read_weighting(self, memory: Tensor, directional: Tensor, xi: _Interface) -> Tensor:
+        """Read weightings ``w^r_t [B, R, N]``: the mode mix, made one-hot for Gumbel reads.
+
+        Args:
+            memory: ``[B, N, W]`` M_t (after this step's write).
+            directional: ``[B, R, N]`` the mode-weighted backward and forward reads.
+        """
+        content = _content_weights(memory, xi.read_keys, xi.read_strengths)
+        weights = torch.addcmul(directional, xi.read_modes[:, :, -1:], content)
+        if self.read_addressing == "soft":
+            return weights
+        if not self.training:
+            return _one_hot_argmax_tolerant(weights)
+        tiny = torch.finfo(weights.dtype).tiny
+        return addressing.gumbel_softmax(
+            torch.log(weights.clamp_min(tiny)), self.gumbel_tau, hard=True
+        )
+
+    def read_trace(self, state: DNCState) -> Recall:
+        """The read and write weightings and the usage of the step that produced ``state``."""
+        return Recall(
+            read_weights=state.read_weights,
+            write_weights=state.write_weights,
+            usage=state.usage,
+        )

@@ -1,0 +1,320 @@
+"""Neural Turing Machine core (Graves et al. 2014, "Neural Turing Machines").
+
+A controller (LSTM cell by default, or a one-layer tanh MLP) reads ``[x_t; r_{t-1}]`` and
+emits the parameters of every head through one linear layer. Each head addresses the
+N x W memory with the paper's pipeline (``memrl.memory.addressing``)::
+
+    content (key k, strength beta) -> interpolation (gate g) -> shift (kernel s)
+    -> sharpening (gamma)
+
+Order within one step t (the same for every step, documented because NTM variants differ):
+
+1. controller: ``h_t = controller([x_t; r_{t-1}], h_{t-1})``; head parameters from h_t;
+2. write: the write heads address M_{t-1} (previous weighting w^w_{t-1}), then all write
+   heads erase and add at once: ``M_t = M_{t-1} * prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T``;
+3. read: the read heads address the *updated* memory M_t (previous weighting
+   w^r_{t-1}) and read ``r_t = w^r_t M_t``, so a read can see this step's write;
+4. output: ``y_t = [h_t; r_t]`` (the policy heads do the projection).
+
+With ``read_addressing="gumbel"`` the read weighting after sharpening is made one-hot:
+a straight-through Gumbel-softmax sample at temperature ``gumbel_tau`` in training mode,
+the argmax in eval mode. The one-hot weighting is used for the read and carried as
+w^r_t to the next step.
+
+Episode start: the memory is the constant ``memory_init`` (fastest training in Collier &
+Beel 2018, "Implementing Neural Turing Machines"); the initial read and write weightings
+(softmax of learned logits, initially focused on one slot per head to break the symmetry
+of a constant memory) and the initial read vectors are learned; the controller starts at 0.
+
+Shape legend (einsum letters):
+    b batch (B)    n memory slots (N)    w slot size (W)    r read heads (R)
+    C controller size    S = 2 * shift_range + 1 shift kernel size    Wh write heads
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memrl.memory import addressing
+from memrl.memory.base import MemoryCore, Recall, module_device_dtype
+from memrl.memory.registry import register_core
+
+CONTROLLERS = ("lstm", "mlp")
+READ_ADDRESSINGS = ("soft", "gumbel")
+
+
+class NTMState(NamedTuple):
+    """State of the NTM core after step t (symbols of Graves et al. 2014).
+
+    Attributes:
+        h: ``[B, C]`` controller output h_t (the LSTM hidden state, or the MLP output).
+        c: ``[B, C]`` LSTM cell state (the MLP controller carries zeros here, unchanged).
+        memory: ``[B, N, W]`` memory matrix M_t.
+        read_weights: ``[B, R, N]`` read weightings w^r_t (one-hot with Gumbel reads).
+        write_weights: ``[B, Wh, N]`` write weightings w^w_t.
+        reads: ``[B, R, W]`` read vectors r_t.
+    """
+
+    h: Tensor
+    c: Tensor
+    memory: Tensor
+    read_weights: Tensor
+    write_weights: Tensor
+    reads: Tensor
+
+
+class _HeadParameters(NamedTuple):
+    """Addressing parameters of a group of H heads, already squashed to their ranges.
+
+    Attributes:
+        key: ``[B, H, W]`` key k.
+        strength: ``[B, H]`` key strength beta > 0.
+        gate: ``[B, H]`` interpolation gate g in (0, 1).
+        shift: ``[B, H, S]`` shift kernel s (softmax; index j is the shift j - S // 2).
+        sharpening: ``[B, H]`` sharpening exponent gamma >= 1.
+    """
+
+    key: Tensor
+    strength: Tensor
+    gate: Tensor
+    shift: Tensor
+    sharpening: Tensor
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_finite(name: str, value: object, positive: bool = False) -> None:
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 or not positive)
+    )
+    if not ok:
+        accepted = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+# Weight of its start slot in each head's initial weighting.
+_INITIAL_FOCUS = 0.9
+
+
+def _focused_logits(heads: int, slots: int) -> Tensor:
+    """Initial weighting logits ``[H, N]``: head h puts 0.9 of its weight on slot h * N // H.
+
+    Uniform initial weightings would never be broken: the memory starts constant, so every
+    content weighting is uniform, and interpolation, circular shift and sharpening all map
+    a uniform weighting to itself. Every write would then add the same vector to every row
+    and the memory could hold nothing. A focused start (like a tape head at its first cell)
+    breaks that symmetry; heads of one kind start spread over the memory.
+    """
+    logits = torch.zeros(heads, slots)
+    if slots > 1:
+        focus = math.log(_INITIAL_FOCUS / (1.0 - _INITIAL_FOCUS) * (slots - 1))
+        starts = torch.arange(heads) * slots // heads
+        logits[torch.arange(heads), starts] = focus
+    return logits
+
+
+@register_core("ntm")
+class NTM(MemoryCore):
+    """Neural Turing Machine with read and write heads over an N x W memory.
+
+    Args:
+        input_size: F, features of x_t.
+        memory_slots: N, number of memory rows.
+        slot_size: W, width of each row.
+        read_heads: R.
+        write_heads: Wh.
+        controller_size: C, hidden size of the controller.
+        controller: ``"lstm"`` (an LSTM cell) or ``"mlp"`` (one tanh layer, no recurrence
+            except through the memory and the read vectors).
+        shift_range: largest shift of the location addressing; the kernel has
+            S = 2 * shift_range + 1 entries (S <= N).
+        memory_init: the constant every memory cell starts each episode with (a small
+            constant trained fastest in Collier & Beel 2018).
+        read_addressing: ``"soft"`` (the paper's weightings) or ``"gumbel"`` (one-hot reads:
+            straight-through Gumbel-softmax in training, argmax in eval).
+        gumbel_tau: initial Gumbel-softmax temperature, kept in the buffer ``gumbel_tau``
+            (saved with the model; an annealing callback does ``core.gumbel_tau.fill_(t)``).
+
+    ``output_size`` is ``C + R * W``: ``y_t = [h_t; r_t]``.
+
+    The linear layer ``head_parameters`` maps h_t to the raw head parameters, read heads
+    first, then write heads, each head contiguous: key k (W), strength beta, gate g,
+    sharpening gamma (1 each), shift kernel s (S); a write head then has erase e (W) and
+    add a (W). Squashing: beta = softplus, g = sigmoid, gamma = 1 + softplus,
+    s = softmax, e = sigmoid; k and a are used as they are.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        memory_slots: int = 32,
+        slot_size: int = 16,
+        read_heads: int = 1,
+        write_heads: int = 1,
+        controller_size: int = 128,
+        controller: str = "lstm",
+        shift_range: int = 1,
+        memory_init: float = 1e-6,
+        read_addressing: str = "soft",
+        gumbel_tau: float = 1.0,
+    ) -> None:
+        super().__init__()
+        _check_int("input_size", input_size, 1)
+        _check_int("memory_slots", memory_slots, 1)
+        _check_int("slot_size", slot_size, 1)
+        _check_int("read_heads", read_heads, 1)
+        _check_int("write_heads", write_heads, 1)
+        _check_int("controller_size", controller_size, 1)
+        _check_int("shift_range", shift_range, 0)
+        if 2 * shift_range + 1 > memory_slots:
+            raise ValueError(
+                f"shift_range must satisfy 2 * shift_range + 1 <= memory_slots "
+                f"(= {memory_slots}), got {shift_range}"
+            )
+        if controller not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {CONTROLLERS}, got {controller!r}")
+        if read_addressing not in READ_ADDRESSINGS:
+            raise ValueError(
+                f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
+            )
+        _check_finite("memory_init", memory_init)
+        _check_finite("gumbel_tau", gumbel_tau, positive=True)
+
+        self.input_size = input_size
+        self.memory_slots = memory_slots
+        self.slot_size = slot_size
+        self.read_heads = read_heads
+        self.write_heads = write_heads
+        self.controller_size = controller_size
+        self.controller_kind = controller
+        self.shift_range = shift_range
+        self.memory_init = float(memory_init)
+        self.read_addressing = read_addressing
+        self.output_size = controller_size + read_heads * slot_size
+
+        controller_input = input_size + read_heads * slot_size
+        if controller == "lstm":
+            self.controller: nn.Module = nn.LSTMCell(controller_input, controller_size)
+        else:
+            self.controller = nn.Linear(controller_input, controller_size)
+
+        shift_size = 2 * shift_range + 1
+        # Per head: key (W), strength, gate, sharpening (1 each), shift kernel (S);
+        # write heads add erase and add vectors (W each).
+        self._addressing_size = slot_size + 3 + shift_size
+        self._write_head_size = self._addressing_size + 2 * slot_size
+        self.head_parameters = nn.Linear(
+            controller_size,
+            read_heads * self._addressing_size + write_heads * self._write_head_size,
+        )
+
+        # Learned initial values: focused weightings (see _focused_logits) and zero reads.
+        self.initial_read_logits = nn.Parameter(_focused_logits(read_heads, memory_slots))
+        self.initial_write_logits = nn.Parameter(_focused_logits(write_heads, memory_slots))
+        self.initial_reads = nn.Parameter(torch.zeros(read_heads, slot_size))
+        self.register_buffer("gumbel_tau", torch.tensor(float(gumbel_tau)))
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> NTMState:
+        """Zero controller state, constant memory, learned initial weightings and reads."""
+        default_device, dtype = module_device_dtype(self)
+        device = torch.device(device) if device is not None else default_device
+        zeros = torch.zeros(batch_size, self.controller_size, device=device, dtype=dtype)
+        memory = torch.full(
+            (batch_size, self.memory_slots, self.slot_size),
+            self.memory_init,
+            device=device,
+            dtype=dtype,
+        )
+        read_weights = torch.softmax(self.initial_read_logits.to(device), dim=-1)
+        write_weights = torch.softmax(self.initial_write_logits.to(device), dim=-1)
+        return NTMState(
+            h=zeros,
+            c=zeros,
+            memory=memory,
+            read_weights=read_weights.expand(batch_size, -1, -1),
+            write_weights=write_weights.expand(batch_size, -1, -1),
+            reads=self.initial_reads.to(device).expand(batch_size, -1, -1),
+        )
+
+    def step(self, x: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        """One NTM step (order in the module docstring).
+
+        Args:
+            x: ``[B, F]`` input x_t.
+            state: the state after step t - 1.
+        Returns:
+            ``y_t [B, C + R * W]`` and the state after step t.
+        """
+        batch = x.shape[0]
+        controller_input = torch.cat([x, state.reads.reshape(batch, -1)], dim=-1)
+        if self.controller_kind == "lstm":
+            h, c = self.controller(controller_input, (state.h, state.c))
+        else:
+            h, c = torch.tanh(self.controller(controller_input)), state.c
+
+        read_size = self.read_heads * self._addressing_size
+        parameters = self.head_parameters(h)
+        read_raw = parameters[:, :read_size].reshape(batch, self.read_heads, -1)
+        write_raw = parameters[:, read_size:].reshape(batch, self.write_heads, -1)
+
+        write_addressing_raw, erase_raw, add = write_raw.split(
+            [self._addressing_size, self.slot_size, self.slot_size], dim=-1
+        )
+        write_weights = self._address(
+            state.memory, self._squash(write_addressing_raw), state.write_weights
+        )
+        memory = addressing.erase_and_add(
+            state.memory, write_weights, torch.sigmoid(erase_raw), add
+        )
+
+        read_weights = self._address(memory, self._squash(read_raw), state.read_weights)
+        if self.read_addressing == "gumbel":
+            read_weights = self._harden(read_weights)
+        reads = torch.einsum("brn,bnw->brw", read_weights, memory)
+
+        y = torch.cat([h, reads.reshape(batch, -1)], dim=-1)
+        return y, NTMState(h, c, memory, read_weights, write_weights, reads)
+
+    def read_trace(self, state: NTMState) -> Recall:
+        """Read and write weightings of the step that produced ``state``."""
+        return Recall(read_weights=state.read_weights, write_weights=state.write_weights)
+
+    def _squash(self, raw: Tensor) -> _HeadParameters:
+        """Map raw controller outputs ``[B, H, W + 3 + S]`` to the heads' parameter ranges."""
+        key, strength, gate, sharpening, shift = raw.split(
+            [self.slot_size, 1, 1, 1, 2 * self.shift_range + 1], dim=-1
+        )
+        return _HeadParameters(
+            key=key,
+            strength=F.softplus(strength.squeeze(-1)),
+            gate=torch.sigmoid(gate.squeeze(-1)),
+            shift=torch.softmax(shift, dim=-1),
+            sharpening=1.0 + F.softplus(sharpening.squeeze(-1)),
+        )
+
+    @staticmethod
+    def _address(memory: Tensor, head: _HeadParameters, previous: Tensor) -> Tensor:
+        """NTM addressing of H heads: M ``[B, N, W]`` and w_{t-1} ``[B, H, N]`` -> w_t."""
+        content = addressing.content_weights(memory, head.key, head.strength)
+        gated = addressing.interpolate(content, previous, head.gate)
+        shifted = addressing.shift(gated, head.shift)
+        return addressing.sharpen(shifted, head.sharpening)
+
+    def _harden(self, weights: Tensor) -> Tensor:
+        """One-hot read weightings ``[B, R, N]``: Gumbel sample in training, argmax in eval."""
+        # Clamped so that a weight that underflowed to 0 gives a finite log (and gradient).
+        logits = torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
+        if self.training:
+            return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
+        return addressing.one_hot_argmax(logits)
