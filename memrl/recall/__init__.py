@@ -1,0 +1,48 @@
+"""Recording what memory agents recall, episode records, and replays with recall overlays.
+
+Python API::
+
+    from memrl.recall import record_episodes, load_episode
+
+    records = record_episodes(model, "memrl/TMaze-v0", n=5, top_k=3, frames=True, seed=0)
+    records[0].source_steps  # [T, R, K]: which past step each top-k read came from
+    records[0].save("ep0.npz"); load_episode("ep0.npz")
+
+``RecallRecorder`` does the per-step work for any loop (several envs at once);
+``RecallCallback`` records episodes during ``MemoryPPO.learn``.
+"""
+
+from memrl.recall.callback import RecallCallback
+from memrl.recall.recorder import RecallRecorder, record_episodes
+from memrl.recall.records import SCHEMA_VERSION, EpisodeRecord, RecordError, load_episode
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EpisodeRecord",
+    "RecallCallback",
+    "RecallRecorder",
+    "RecordError",
+    "load_episode",
+    "record_episodes",
+]
+
+# Replay rendering: recall overlays, GIF/MP4 writers and the HTML page.
+from memrl.recall.html import write_html
+from memrl.recall.render import (
+    compose_step,
+    episode_frames,
+    recall_map,
+    write_gif,
+    write_mp4,
+    write_replay,
+)
+
+__all__ += [
+    "compose_step",
+    "episode_frames",
+    "recall_map",
+    "write_gif",
+    "write_html",
+    "write_mp4",
+    "write_replay",
+]
