@@ -21,7 +21,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import inspect
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 
 from memrl.memory import core_names, make_core
-from memrl.memory.registry import core_class
+from memrl.memory.registry import accepted_kwargs
 
 REFERENCE = "torch.nn.LSTM"
 PACKAGE = "dnc (package)"
@@ -113,8 +112,7 @@ def build_core(name: str, sizes: Sizes) -> nn.Module:
         controller_size=sizes.controller_size,
         hidden_size=sizes.controller_size,
     )
-    accepted = inspect.signature(core_class(name).__init__).parameters
-    return make_core(name, sizes.input_size, **{k: v for k, v in offered.items() if k in accepted})
+    return make_core(name, sizes.input_size, **accepted_kwargs(name, offered))
 
 
 def memrl_runner(core: nn.Module, x: torch.Tensor) -> Callable[[], None]:

@@ -24,6 +24,7 @@ from stable_baselines3 import PPO
 
 from memrl.envs import make_vec
 from memrl.memory import core_names
+from memrl.memory.registry import accepted_kwargs
 from memrl.sb3 import MemoryPPO
 
 HIDDEN = 64
@@ -38,12 +39,7 @@ CORE_SIZES = dict(
 
 
 def core_kwargs(name: str) -> dict:
-    import inspect
-
-    from memrl.memory.registry import core_class
-
-    accepted = inspect.signature(core_class(name).__init__).parameters
-    return {k: v for k, v in CORE_SIZES.items() if k in accepted}
+    return accepted_kwargs(name, CORE_SIZES)
 
 
 def build(agent: str, env, args) -> object:

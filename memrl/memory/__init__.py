@@ -15,7 +15,13 @@ from memrl.memory.dnc import DNC, DNCState
 from memrl.memory.memnet import MemNet, MemNetState
 from memrl.memory.mnm import MNM, MNMState
 from memrl.memory.ntm import NTM, NTMState
-from memrl.memory.registry import core_class, core_names, make_core, register_core
+from memrl.memory.registry import (
+    accepted_kwargs,
+    core_class,
+    core_names,
+    make_core,
+    register_core,
+)
 from memrl.memory.rnn import GRUCore, LSTMCore
 from memrl.memory.schedules import gumbel_temperature, set_gumbel_tau
 
@@ -32,6 +38,7 @@ __all__ = [
     "MemoryCore",
     "NTMState",
     "Recall",
+    "accepted_kwargs",
     "addressing",
     "cat_states",
     "core_class",

@@ -10,6 +10,7 @@ Users register their own cores the same way the built-in ones are::
 
 from __future__ import annotations
 
+import inspect
 import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -54,6 +55,16 @@ def core_class(name: str | type[MemoryCore]) -> type[MemoryCore]:
             f"unknown memory core {name!r}; registered cores: {', '.join(core_names())} "
             "(or pass a MemoryCore subclass)"
         ) from None
+
+
+def accepted_kwargs(name: str | type[MemoryCore], offered: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``offered`` that the core's constructor accepts.
+
+    Lets one set of common sizes (``memory_slots``, ``hidden_size``, ...) configure every
+    core in benchmarks and tests, each taking the names it knows.
+    """
+    accepted = inspect.signature(core_class(name).__init__).parameters
+    return {key: value for key, value in offered.items() if key in accepted}
 
 
 def make_core(name: str | type[MemoryCore], input_size: int, **kwargs: Any) -> MemoryCore:

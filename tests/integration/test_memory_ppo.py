@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -23,7 +22,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from memrl.envs import make_vec
 from memrl.memory import MemoryCore, core_names, index_state, register_core
-from memrl.memory.registry import core_class
+from memrl.memory.registry import accepted_kwargs
 from memrl.sb3 import ActorCriticState, MemoryActorCriticPolicy, MemoryPPO
 
 TINY = dict(
@@ -37,8 +36,7 @@ TINY = dict(
 
 
 def tiny_kwargs(name: str) -> dict:
-    accepted = inspect.signature(core_class(name).__init__).parameters
-    return {k: v for k, v in TINY.items() if k in accepted}
+    return accepted_kwargs(name, TINY)
 
 
 def tiny_ppo(env, memory="lstm", **overrides) -> MemoryPPO:

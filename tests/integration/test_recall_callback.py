@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from memrl.envs import make, make_vec
-from memrl.memory.registry import core_class
+from memrl.memory.registry import accepted_kwargs
 from memrl.recall import RecallCallback, load_episode, record_episodes
 from memrl.sb3 import MemoryPPO
 
@@ -25,8 +23,7 @@ TMAZE = dict(corridor_length=3)
 
 
 def tiny_model(memory: str, n_envs: int = 2) -> MemoryPPO:
-    accepted = inspect.signature(core_class(memory).__init__).parameters
-    memory_kwargs = {k: v for k, v in TINY.items() if k in accepted}
+    memory_kwargs = accepted_kwargs(memory, TINY)
     env = make_vec("memrl/TMaze-v0", n_envs=n_envs, seed=0, **TMAZE)
     return MemoryPPO(
         "MlpMemoryPolicy",

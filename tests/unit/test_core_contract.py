@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import NamedTuple
 
 import pytest
@@ -18,7 +17,7 @@ from memrl.memory import (
     register_core,
     state_to,
 )
-from memrl.memory.registry import core_class
+from memrl.memory.registry import accepted_kwargs
 
 INPUT_SIZE = 5
 # Small sizes so the whole contract suite runs in seconds; passed only where accepted.
@@ -35,8 +34,7 @@ SMALL = dict(
 
 
 def small_core(name: str, **overrides) -> MemoryCore:
-    accepted = inspect.signature(core_class(name).__init__).parameters
-    kwargs = {k: v for k, v in SMALL.items() if k in accepted}
+    kwargs = accepted_kwargs(name, SMALL)
     kwargs.update(overrides)
     torch.manual_seed(0)
     core = make_core(name, INPUT_SIZE, **kwargs).double()
@@ -86,10 +84,7 @@ class TestContract:
         assert [f.shape for f in new_state] == [f.shape for f in state]
 
     def test_float32_by_default(self, name, options):
-        accepted = inspect.signature(core_class(name).__init__).parameters
-        core = make_core(
-            name, INPUT_SIZE, **{k: v for k, v in SMALL.items() if k in accepted}, **options
-        )
+        core = make_core(name, INPUT_SIZE, **accepted_kwargs(name, SMALL), **options)
         y, state = core(torch.randn(2, 2, INPUT_SIZE), core.initial_state(2))
         assert y.dtype == torch.float32
         assert all(f.dtype == torch.float32 for f in state)

@@ -3,7 +3,6 @@ temperature schedule that anneals them."""
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import sys
@@ -20,7 +19,7 @@ from memrl.memory import (
     make_core,
     set_gumbel_tau,
 )
-from memrl.memory.registry import core_class
+from memrl.memory.registry import accepted_kwargs
 
 HARD_READ_CORES = ["ntm", "dnc", "memnet"]
 INPUT_SIZE = 5
@@ -40,8 +39,7 @@ STEPS, BATCH = 8, 4
 def hard_read_core(name: str, training: bool) -> nn.Module:
     if name not in core_names():
         pytest.skip(f"core {name!r} is not registered yet")
-    accepted = inspect.signature(core_class(name).__init__).parameters
-    kwargs = {k: v for k, v in SMALL.items() if k in accepted}
+    kwargs = accepted_kwargs(name, SMALL)
     torch.manual_seed(0)
     core = make_core(name, INPUT_SIZE, read_addressing="gumbel", **kwargs).double()
     return core.train(training)
