@@ -1,0 +1,67 @@
+"""The scripts in scripts/: --help, and one run each with a tiny budget (subprocess).
+
+The reproduction scripts run the memoryless reference agent (mlp, the cheapest) on every entry
+of their suite for a few dozen steps and one evaluation episode: this checks that every suite
+entry can be made, trained on and evaluated through the script, not any result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+TINY_BENCH = ["--agents", "mlp", "--seeds", "1", "--jobs", "1"]
+TINY_BENCH += ["--set", "n_envs=1", "n_steps=16", "batch_size=16", "env.eval_episodes=1"]
+
+
+def script(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_train_script(tmp_path):
+    assert "--agent" in script("train.py", "--help").stdout
+    run_dir = tmp_path / "run"
+    result = script(
+        "train.py",
+        *("--agent", "gru", "--steps", "64", "--n-envs", "2", "--no-progress"),
+        *("--run-dir", str(run_dir)),
+        *("--set", "n_steps=32", "batch_size=32", "seq_len=16", "memory_kwargs.hidden_size=8"),
+        *("env.kwargs.corridor_length=2", "env.eval_episodes=2", "curve_episodes=1"),
+    )
+    assert "mean return" in result.stdout
+    assert json.loads((run_dir / "eval.json").read_text())["episodes"] == 2
+    assert (run_dir / "model.zip").is_file()
+
+
+# Scales that leave a few dozen steps of each suite's budgets (50k .. 10M steps).
+@pytest.mark.parametrize(
+    ("name", "suite", "scale"),
+    [
+        ("reproduce_quick.py", "quick", "0.001"),
+        ("reproduce_algorithmic.py", "algorithmic", "0.00002"),
+        ("reproduce_minigrid_memory.py", "minigrid-memory", "0.00002"),
+        ("reproduce_popgym_easy.py", "popgym-easy", "0.00002"),
+    ],
+)
+def test_reproduce_script(tmp_path, name, suite, scale):
+    assert f"memrl bench {suite}" in script(name, "--help").stdout
+    out = tmp_path / "results"
+    script(name, *TINY_BENCH, "--steps-scale", scale, "--out", str(out))
+    markdown = (out / "results.md").read_text()
+    assert markdown.startswith(f"# {suite}: results")
+    assert (out / "results.csv").is_file() and (out / "learning_curves.png").is_file()
