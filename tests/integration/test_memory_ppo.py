@@ -208,7 +208,7 @@ def test_evaluate_policy_and_predict_with_and_without_state():
     env = make_vec("memrl/TMaze-v0", n_envs=2, seed=0, corridor_length=2)
     model = tiny_ppo(env, "gru")
     mean, _ = evaluate_policy(model, env, n_eval_episodes=4)
-    assert -1.0 <= mean <= 1.0
+    assert np.isfinite(mean) and mean <= 1.0  # +1 at best; bumps and time-outs cost
     single = gym.make("memrl/TMaze-v0", corridor_length=2)
     obs, _ = single.reset(seed=0)
     action, state = model.predict(obs)  # one observation, no state: starts fresh
