@@ -43,6 +43,19 @@ _non_negative_int = _argument_type(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _argument_type(float, lambda v: v > 0, "a number > 0")
 
 
+def _add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE ...``, collected into ``args.overrides``."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
 def _add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
@@ -96,14 +109,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="run directory (default runs/<agent>-<env>-<timestamp>; with --resume: the "
         "newest run under runs/)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting; VALUE is YAML. Agent keys as in agents/*.yaml "
+    _add_set_argument(
+        parser,
+        "override a setting; VALUE is YAML. Agent keys as in agents/*.yaml "
         "(memory_kwargs.memory_slots=32, learning_rate=3.0e-4); env.kwargs.NAME=..., "
         "env.wrappers=[flatten], env.solved_at=0.9; checkpoint_every=..., eval_every=...",
     )
@@ -347,14 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply every budget (e.g. 0.1 for a quick try)",
     )
-    bench.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting of every run (as for train)",
+    _add_set_argument(
+        bench,
+        "override a setting of every run (as for train)",
     )
     bench.set_defaults(handler=_run_bench)
 
@@ -380,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="output .gif, .mp4 or .html (default RUN/replay.gif)"
     )
     replay.add_argument("--fps", type=_positive_float, default=4.0, help="frames per second")
-    replay.add_argument("--device", default=None, help="torch device (default: the run's)")
+    _add_device_arguments(replay)
     replay.set_defaults(handler=_run_replay)
     return parser
 
@@ -398,6 +401,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         model_path = source / run.MODEL_FILE
         if not model_path.is_file():
             raise FileNotFoundError(f"{model_path}: no trained model in this run")
+        run.set_threads(args.threads, args.device or config.agent.device)
         model = run.load_model(config, model_path, device=args.device)
         if config.agent.algorithm != "memory_ppo":
             raise ConfigError(
@@ -462,14 +466,9 @@ def reproduce_main(suite: str, argv: Sequence[str] | None, description: str) -> 
     parser.add_argument(
         "--steps-scale", type=_positive_float, default=1.0, help="multiply every budget"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting of every run (as for memrl train)",
+    _add_set_argument(
+        parser,
+        "override a setting of every run (as for memrl train)",
     )
     args = parser.parse_args(argv)
     bench_argv = [
