@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reproduce the quick suite (envs/quick.yaml: T-maze with corridor 5, GoalSearch 5x5): minutes per
+"""Reproduce the quick suite (envs/quick.yaml: T-maze with corridors 5 and 10): minutes per
 agent and seed on a laptop CPU.
 
 Trains every agent preset (or --agents) on every env of the suite for the suite's budget with 3

@@ -212,7 +212,7 @@ def test_list_prints_cores_presets_envs_and_suites():
     for preset in ("dnc-gumbel", "mnm-g", "mnm-p", "mlp"):
         assert f"  {preset} " in result.stdout
     assert "memrl/TMaze-v0" in result.stdout and "memrl/GoalSearch-5x5-v0" in result.stdout
-    for suite in ("quick", "algorithmic", "minigrid-memory", "popgym-easy"):
+    for suite in ("quick", "gridworld", "algorithmic", "minigrid-memory", "popgym-easy"):
         assert f"  {suite} " in result.stdout
 
 

@@ -22,7 +22,7 @@ from memrl.envs import make, registered_ids, wrapper_names
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "envs"
 SUITE_FILES = sorted(SUITES_DIR.glob("*.yaml"))
-EXPECTED_SUITES = {"quick", "algorithmic", "minigrid-memory", "popgym-easy"}
+EXPECTED_SUITES = {"quick", "gridworld", "algorithmic", "minigrid-memory", "popgym-easy"}
 ROLLOUT_STEPS = 40
 
 
