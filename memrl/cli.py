@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an agent on an environment",
         description="Train an agent preset on an environment into a run directory: config.yaml, "
         "TensorBoard logs (tb/), checkpoint.zip, curve.csv, model.zip and eval.json. Without "
-        "arguments: the dnc agent on memrl/TMaze-v0, solved in a few minutes on a laptop CPU. "
+        "arguments: the memnet agent on memrl/TMaze-v0, solved in a few minutes on a laptop CPU. "
         "Ctrl-C saves a checkpoint; --resume continues it.",
     )
     add_train_arguments(train)
