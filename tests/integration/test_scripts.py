@@ -53,6 +53,7 @@ def test_train_script(tmp_path):
     ("name", "suite", "scale"),
     [
         ("reproduce_quick.py", "quick", "0.001"),
+        ("reproduce_gridworld.py", "gridworld", "0.00002"),
         ("reproduce_algorithmic.py", "algorithmic", "0.00002"),
         ("reproduce_minigrid_memory.py", "minigrid-memory", "0.00002"),
         ("reproduce_popgym_easy.py", "popgym-easy", "0.00002"),
