@@ -47,7 +47,7 @@ from memrl.recall.render import (
     recall_map,
     recall_map_image,
     record_weight_label,
-    require_frames,
+    replay_frames_of,
 )
 
 __all__ = ["replay_html", "write_html"]
@@ -74,7 +74,7 @@ def _finite(value: float) -> float | None:
 def _episode_data(
     record: EpisodeRecord, index: int, n_episodes: int, image_format: str
 ) -> dict[str, Any]:
-    frames = require_frames(record)
+    frames = replay_frames_of(record)
     length = record.length
     rewards = np.asarray(record.rewards, dtype=np.float64)
     actions = np.asarray(record.actions)
@@ -127,7 +127,7 @@ def replay_html(
     """Build the replay page of one or several episodes (see the module docstring).
 
     Args:
-        records: episode records with frames.
+        records: episode records (without frames, each step is drawn as a card).
         fps: playback speed of the play button (steps per second).
         image_format: ``"png"`` (exact; small for flat grid-world frames) or ``"jpeg"``
             (smaller for photographic frames).
@@ -137,7 +137,7 @@ def replay_html(
         The HTML text.
 
     Raises:
-        ValueError: a record has no frames, bad fps or image format.
+        ValueError: a record with frames not one per step, bad fps or image format.
     """
     fps = check_fps(fps)
     if image_format not in IMAGE_FORMATS:
@@ -146,7 +146,7 @@ def replay_html(
         )
     items = as_record_list(records)
     for item in items:
-        require_frames(item)
+        replay_frames_of(item)
     payload = {
         "fps": fps,
         "noRecallNote": NO_RECALL_NOTE,

@@ -559,14 +559,23 @@ def record_weight_label(record: EpisodeRecord) -> str:
     return "sim" if record.metadata.get("recall_kind") == "keys" else "w"
 
 
-def require_frames(record: EpisodeRecord) -> np.ndarray:
-    """The record's ``[T, H, W, 3] uint8`` frames, or a ValueError saying how to get them."""
+def step_card(step: int, height: int = 96, width: int = 128) -> np.ndarray:
+    """``[height, width, 3] uint8``: the stand-in drawn for a step whose frame was not kept."""
+    image = Image.new("RGB", (width, height), EMPTY_CELL)
+    draw = ImageDraw.Draw(image)
+    draw.text((PAD, PAD), f"step {step}", fill=TEXT, font=_font())
+    draw.text((PAD, PAD + LINE), "no frame kept", fill=MUTED_TEXT, font=_font())
+    return np.asarray(image)
+
+
+def replay_frames_of(record: EpisodeRecord) -> np.ndarray:
+    """The record's ``[T, H, W, 3] uint8`` frames to draw.
+
+    A record kept without frames (as ``RecallCallback`` keeps them during training) gets a
+    card per step naming the step, so its recall panel and map can still be replayed.
+    """
     if record.frames is None:
-        raise ValueError(
-            "this episode record has no frames, so it cannot be replayed as images: record "
-            "the episode with frames kept (an env made with render_mode='rgb_array' and "
-            "record_episodes(..., frames=True), which `memrl replay` does), then render it"
-        )
+        return np.stack([step_card(step) for step in range(record.length)])
     frames = np.asarray(record.frames)
     if frames.ndim != 4 or frames.shape[0] != record.length:
         raise ValueError(
@@ -586,7 +595,8 @@ def episode_frames(
     """Compose every step of a recorded episode (see :func:`compose_step`).
 
     Args:
-        record: an episode record with frames (``record.frames`` not None).
+        record: an episode record; without frames each step is drawn as a card (see
+            :func:`replay_frames_of`).
         title: header text (default: from the metadata, see :func:`episode_title`).
         map_size, thumb_box: as in :func:`compose_step`.
 
@@ -594,9 +604,9 @@ def episode_frames(
         T frames ``[H', W', 3] uint8``, all of one size.
 
     Raises:
-        ValueError: the record has no frames (or frames of the wrong length).
+        ValueError: the record's frames are not one per step.
     """
-    frames = require_frames(record)
+    frames = replay_frames_of(record)
     length = record.length
     title = episode_title(record) if title is None else title
     matrix = recall_map(record) if record.has_recall else None
@@ -650,7 +660,7 @@ def _replay_frames(
     """Composed frames of all records, padded to one size (a multiple of ``multiple``)."""
     items = as_record_list(records)
     for item in items:
-        require_frames(item)  # fail before any drawing
+        replay_frames_of(item)  # fail before any drawing
     frames: list[np.ndarray] = []
     for index, item in enumerate(items):
         episode = index if len(items) > 1 else None

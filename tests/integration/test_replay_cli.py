@@ -45,6 +45,11 @@ def test_train_records_recall_and_replay_renders_run_and_record(tmp_path, capsys
     page = (tmp_path / "again.html").read_text()
     assert "step-slider" in page and "http://" not in page
 
+    # Training records keep no frames: replayed with a card per step and the recall panel.
+    training_record = sorted((run_dir / "recall").glob("*.npz"))[0]
+    assert main(["replay", str(training_record), "--out", str(tmp_path / "training.gif")]) == 0
+    assert Image.open(tmp_path / "training.gif").n_frames == load_episode(training_record).length
+
     assert main(["replay", str(run_dir), "--out", str(tmp_path / "x.txt")]) == 2
     assert "unknown suffix" in capsys.readouterr().err
 

@@ -257,12 +257,25 @@ def test_episode_frames_one_per_step_all_one_size() -> None:
     assert len({frame.shape for frame in frames}) == 1
 
 
-def test_record_without_frames_is_a_clear_error(tmp_path) -> None:
-    record = make_record(frames=False)
-    with pytest.raises(ValueError, match="no frames"):
+def test_record_without_frames_is_drawn_with_a_card_per_step(tmp_path) -> None:
+    record = make_record(length=6, frames=False)
+    frames = episode_frames(record)
+    assert len(frames) == 6
+    assert len({frame.shape for frame in frames}) == 1
+    # The recall panel is there: the composed frame is larger than the card alone.
+    assert frames[0].shape[0] > 96 and frames[0].shape[1] > 128
+    assert not np.array_equal(frames[1], frames[2])  # each card names its step
+    for suffix in (".gif", ".html"):
+        assert write_replay(record, tmp_path / f"replay{suffix}").is_file()
+
+
+def test_record_with_frames_not_one_per_step_is_a_clear_error(tmp_path) -> None:
+    record = make_record(length=6)
+    record.frames = record.frames[:4]
+    with pytest.raises(ValueError, match="T = 6 steps"):
         episode_frames(record)
     for suffix in (".gif", ".mp4", ".html"):
-        with pytest.raises(ValueError, match="frames=True"):
+        with pytest.raises(ValueError, match="T = 6 steps"):
             write_replay(record, tmp_path / f"replay{suffix}")
     assert list(tmp_path.iterdir()) == []
 
