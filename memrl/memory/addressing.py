@@ -217,6 +217,27 @@ def gumbel_softmax(logits: Tensor, tau: float | Tensor, hard: bool = True) -> Te
     return one_hot_argmax(soft) + (soft - soft.detach())
 
 
+def straight_through(hard: Tensor, logits: Tensor, tau: float | Tensor) -> Tensor:
+    """``hard`` values with the gradient of ``softmax(logits / tau)`` (straight-through).
+
+    The eval-mode form of hard reads: the values are the deterministic one-hot ``hard``
+    (e.g. ``one_hot_argmax(logits)``), the gradient is that of the soft weights at
+    temperature ``tau``. An RL update that must recompute the reads it acted with (PPO
+    acts in eval mode) uses it to train through them. Without autograd it returns ``hard``.
+
+    Args:
+        hard: ``[..., N]`` one-hot values.
+        logits: ``[..., N]`` the logits ``hard`` was taken from.
+        tau: temperature > 0.
+    Returns:
+        ``[..., N]``, equal to ``hard``.
+    """
+    if not torch.is_grad_enabled():
+        return hard
+    soft = torch.softmax(logits / tau, dim=-1)
+    return hard + (soft - soft.detach())
+
+
 def erase_and_add(memory: Tensor, write_weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
     """NTM/DNC memory write: erase then add, all write heads at once.
 

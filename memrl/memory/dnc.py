@@ -638,12 +638,11 @@ class DNC(MemoryCore):
         weights = torch.addcmul(directional, xi.read_modes[:, :, -1:], content)
         if self.read_addressing == "soft":
             return weights
+        logits = torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
         if not self.training:
-            return _one_hot_argmax_tolerant(weights)
-        tiny = torch.finfo(weights.dtype).tiny
-        return addressing.gumbel_softmax(
-            torch.log(weights.clamp_min(tiny)), self.gumbel_tau, hard=True
-        )
+            hard = _one_hot_argmax_tolerant(weights)
+            return addressing.straight_through(hard, logits, self.gumbel_tau)
+        return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
 
     def read_trace(self, state: DNCState) -> Recall:
         """The read and write weightings and the usage of the step that produced ``state``."""

@@ -184,7 +184,8 @@ class MemNet(MemoryCore):
             return torch.softmax(logits, dim=-1)
         if self.training:
             return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
-        return addressing.one_hot_argmax(logits)
+        hard = addressing.one_hot_argmax(logits)
+        return addressing.straight_through(hard, logits, self.gumbel_tau)
 
     def step(self, x: Tensor, state: MemNetState) -> tuple[Tensor, MemNetState]:
         """Write ``(A x_t, C x_t)`` at slot ``t mod N``, then read with K hops.

@@ -312,9 +312,11 @@ class NTM(MemoryCore):
         return addressing.sharpen(shifted, head.sharpening)
 
     def _harden(self, weights: Tensor) -> Tensor:
-        """One-hot read weightings ``[B, R, N]``: Gumbel sample in training, argmax in eval."""
+        """One-hot read weightings ``[B, R, N]``: Gumbel sample in training, argmax in eval
+        (straight-through, so an update can train through the reads it acted with)."""
         # Clamped so that a weight that underflowed to 0 gives a finite log (and gradient).
         logits = torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
         if self.training:
             return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
-        return addressing.one_hot_argmax(logits)
+        hard = addressing.one_hot_argmax(logits)
+        return addressing.straight_through(hard, logits, self.gumbel_tau)

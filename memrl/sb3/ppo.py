@@ -27,7 +27,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 from torch import Tensor
 
-from memrl.memory import Recall, index_state
+from memrl.memory import MemoryCore, Recall, index_state
 from memrl.sb3.buffer import SequenceRolloutBuffer
 from memrl.sb3.policy import (
     CnnMemoryPolicy,
@@ -290,6 +290,13 @@ class MemoryPPO(OnPolicyAlgorithm):
     def train(self) -> None:
         """PPO epochs over minibatches of whole sequences."""
         self.policy.set_training_mode(True)
+        # The rollout acted with the memory cores in eval mode (hard reads: argmax). The
+        # update must recompute those same reads, or the PPO ratio compares the old policy
+        # with a differently-read new one (Gumbel samples): the cores stay in eval mode,
+        # where hard reads are straight-through (the argmax values, softmax gradients).
+        for module in self.policy.modules():
+            if isinstance(module, MemoryCore):
+                module.train(False)
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = (

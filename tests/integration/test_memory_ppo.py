@@ -19,6 +19,7 @@ from stable_baselines3.common.envs import (
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import Tensor
 
 from memrl.envs import make_vec
 from memrl.memory import MemoryCore, core_names, index_state, register_core
@@ -143,6 +144,34 @@ def test_rollout_logprobs_are_reproduced_by_the_training_unroll():
                 batch.episode_starts,
             )
             torch.testing.assert_close(log_prob, batch.old_log_prob, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("memory", ["dnc", "ntm", "memnet"])
+def test_update_with_hard_reads_starts_from_the_rollout_log_probs(memory):
+    """The first PPO ratio is 1 with Gumbel reads too: the update recomputes the argmax reads
+    the rollout acted with (straight-through), not fresh Gumbel samples."""
+    env = make_vec("memrl/TMaze-v0", n_envs=2, seed=0, corridor_length=2)
+    memory_kwargs = {**tiny_kwargs(memory), "read_addressing": "gumbel"}
+    model = tiny_ppo(
+        env, memory, seq_len=8, n_epochs=1, policy_kwargs=dict(memory_kwargs=memory_kwargs)
+    )
+    first: dict[str, Tensor] = {}
+    evaluate, sequences = model.policy.evaluate_actions, model.rollout_buffer.sequences
+
+    def evaluate_spy(*args, **kwargs):
+        result = evaluate(*args, **kwargs)
+        first.setdefault("log_prob", result[1].detach().clone())
+        return result
+
+    def sequences_spy(*args, **kwargs):
+        for batch in sequences(*args, **kwargs):
+            first.setdefault("old_log_prob", batch.old_log_prob.clone())
+            yield batch
+
+    model.policy.evaluate_actions = evaluate_spy
+    model.rollout_buffer.sequences = sequences_spy
+    model.learn(16 * 2)  # one rollout, one update
+    torch.testing.assert_close(first["log_prob"], first["old_log_prob"], atol=1e-5, rtol=1e-5)
 
 
 def test_truncated_episodes_bootstrap_with_the_state_of_their_last_step():

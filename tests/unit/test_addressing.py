@@ -541,6 +541,19 @@ def test_gumbel_softmax_accepts_a_tensor_temperature_and_minus_inf_logits():
     assert torch.isfinite(logits.grad).all()
 
 
+def test_straight_through_has_hard_values_and_the_soft_gradient():
+    # logits ln 1, ln 3 at tau 1: soft = (0.25, 0.75); d soft_1 / d logits = soft_1 (e_1 - soft)
+    # = 0.75 * (-0.25, 0.25) = (-0.1875, 0.1875).
+    logits = t([[0.0, np.log(3.0)]]).requires_grad_(True)
+    hard = addressing.one_hot_argmax(logits)
+    out = addressing.straight_through(hard, logits, 1.0)
+    assert torch.equal(out.detach(), hard)
+    out[0, 1].backward()
+    np.testing.assert_allclose(logits.grad.numpy(), [[-0.1875, 0.1875]], atol=1e-12)
+    with torch.no_grad():
+        assert addressing.straight_through(hard, logits, 1.0) is hard
+
+
 @pytest.mark.parametrize("tau", [0.0, -1.0])
 def test_gumbel_softmax_refuses_non_positive_temperature(tau):
     with pytest.raises(ValueError, match="tau"):
