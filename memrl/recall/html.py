@@ -42,6 +42,7 @@ from memrl.recall.render import (
     as_rgb,
     atomic_path,
     check_fps,
+    check_frames,
     episode_title,
     format_action,
     recall_map,
@@ -146,7 +147,7 @@ def replay_html(
         )
     items = as_record_list(records)
     for item in items:
-        replay_frames_of(item)
+        check_frames(item)
     payload = {
         "fps": fps,
         "noRecallNote": NO_RECALL_NOTE,

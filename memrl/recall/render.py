@@ -568,21 +568,28 @@ def step_card(step: int, height: int = 96, width: int = 128) -> np.ndarray:
     return np.asarray(image)
 
 
+def check_frames(record: EpisodeRecord) -> None:
+    """Raise a ValueError when the record keeps frames that are not one ``[H, W, 3]`` per step
+    (a record without frames passes: it is drawn with cards)."""
+    if record.frames is None:
+        return
+    shape = np.shape(record.frames)
+    if len(shape) != 4 or shape[0] != record.length:
+        raise ValueError(
+            f"record frames must be [T, H, W, 3] with T = {record.length} steps, got shape {shape}"
+        )
+
+
 def replay_frames_of(record: EpisodeRecord) -> np.ndarray:
     """The record's ``[T, H, W, 3] uint8`` frames to draw.
 
     A record kept without frames (as ``RecallCallback`` keeps them during training) gets a
     card per step naming the step, so its recall panel and map can still be replayed.
     """
+    check_frames(record)
     if record.frames is None:
         return np.stack([step_card(step) for step in range(record.length)])
-    frames = np.asarray(record.frames)
-    if frames.ndim != 4 or frames.shape[0] != record.length:
-        raise ValueError(
-            f"record frames must be [T, H, W, 3] with T = {record.length} steps, "
-            f"got shape {frames.shape}"
-        )
-    return frames
+    return np.asarray(record.frames)
 
 
 def episode_frames(
@@ -660,7 +667,7 @@ def _replay_frames(
     """Composed frames of all records, padded to one size (a multiple of ``multiple``)."""
     items = as_record_list(records)
     for item in items:
-        replay_frames_of(item)  # fail before any drawing
+        check_frames(item)  # fail before any drawing
     frames: list[np.ndarray] = []
     for index, item in enumerate(items):
         episode = index if len(items) > 1 else None
