@@ -1,5 +1,8 @@
 """The scripts in scripts/: --help, and one run each with a tiny budget (subprocess).
 
+The benchmark scripts (bench_cores.py has a file of its own) are checked to run end to end and
+print their table with the reference they are measured against, not any speed.
+
 The reproduction scripts run the memoryless reference agent (mlp, the cheapest) on every entry
 of their suite for a few dozen steps and one evaluation episode: this checks that every suite
 entry can be made, trained on and evaluated through the script, not any result.
@@ -18,6 +21,8 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TINY_BENCH = ["--agents", "mlp", "--seeds", "1", "--jobs", "1"]
 TINY_BENCH += ["--set", "n_envs=1", "n_steps=16", "batch_size=16", "env.eval_episodes=1"]
+TINY_PPO = ["--n-envs", "2", "--n-steps", "32", "--batch-size", "32", "--epochs", "1"]
+TINY_PPO += ["--iterations", "1"]
 
 
 def script(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -66,3 +71,38 @@ def test_reproduce_script(tmp_path, name, suite, scale):
     markdown = (out / "results.md").read_text()
     assert markdown.startswith(f"# {suite}: results")
     assert (out / "results.csv").is_file() and (out / "learning_curves.png").is_file()
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """Markdown table rows by their first cell: name -> the cells after it."""
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+@pytest.mark.parametrize("name", ["bench_training.py", "bench_envs.py", "bench_recall_overhead.py"])
+def test_bench_script_help(name: str) -> None:
+    assert "usage:" in script(name, "--help").stdout
+
+
+def test_bench_training_table_has_ratios_to_both_references() -> None:
+    agents = ["--agents", "ppo,recurrent,lstm", "--seq-len", "16"]
+    out = script("bench_training.py", *agents, *TINY_PPO).stdout
+    rows = table_rows(out)  # agent: fps, vs RecurrentPPO, vs PPO, ...
+    assert {"ppo", "recurrent", "lstm"} <= set(rows)
+    assert rows["recurrent"][1] == "1.00"
+    assert rows["ppo"][2] == "1.00"
+    assert "rollout buffer" in out
+
+
+def test_bench_envs_measures_against_cartpole() -> None:
+    out = script("bench_envs.py", "--seconds", "0.05", "--ids", "memrl/TMaze-v0").stdout
+    assert "reference CartPole-v1" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("memrl/TMaze-v0")]
+    assert float(row.split()[3]) > 0  # x CartPole-v1
+
+
+def test_bench_recall_overhead_compares_with_the_callback_off() -> None:
+    out = script("bench_recall_overhead.py", "--repeats", "1", *TINY_PPO).stdout
+    rows = table_rows(out)  # callback: fps wall, ratio to off wall, ...
+    assert {"off", "default", "every-episode"} <= set(rows)
+    assert rows["off"][1] == "1.000"
