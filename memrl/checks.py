@@ -1,0 +1,126 @@
+"""Argument checks: the one way memrl validates a user-given value.
+
+Each check returns the value, converted (``operator.index`` for integers, ``float`` for
+numbers), or raises ``ValueError`` with a message that names the argument, what is
+accepted and what was given::
+
+    slots = check_int("memory_slots", memory_slots, minimum=1)
+    tau = check_number("gumbel_tau", gumbel_tau, positive=True)
+    mode = check_choice("read_addressing", read_addressing, ("soft", "gumbel"))
+
+This module is a leaf: it imports nothing of memrl, so every layer (memory, envs, sb3,
+recall, config, run) may use it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+__all__ = ["check_choice", "check_int", "check_int_range", "check_number", "show"]
+
+T = TypeVar("T")
+
+
+def show(value: Any) -> str:
+    """``repr(value)`` cut to 60 characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _integer_wanted(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    if maximum is not None:
+        return f"an integer <= {maximum}"
+    return "an integer"
+
+
+def check_int(
+    name: str, value: Any, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """``value`` as an ``int`` (Python or numpy integer; not a bool, not a float).
+
+    Raises:
+        ValueError: ``"<name> must be an integer >= <minimum>, got <value>"``.
+    """
+    wanted = _integer_wanted(minimum, maximum)
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {wanted}, got {show(value)}") from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ValueError(f"{name} must be {wanted}, got {number}")
+    return number
+
+
+def check_int_range(
+    low_name: str, low: Any, high_name: str, high: Any, minimum: int
+) -> tuple[int, int]:
+    """An inclusive integer range ``minimum <= low <= high``, as ``(low, high)``."""
+    low = check_int(low_name, low, minimum)
+    high = check_int(high_name, high, minimum)
+    if low > high:
+        raise ValueError(
+            f"{low_name} must be <= {high_name}, got {low_name}={low} > {high_name}={high}"
+        )
+    return low, high
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """``value`` as a finite ``float`` (any real number but a bool), optionally > 0 or in
+    ``[minimum, maximum]``.
+
+    Raises:
+        ValueError: ``"<name> must be a finite number > 0, got <value>"``.
+    """
+    bounds = []
+    if positive:
+        bounds.append("> 0")
+    if minimum is not None:
+        bounds.append(f">= {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    wanted = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+    number = float(value)
+    if (
+        not math.isfinite(number)
+        or (positive and not number > 0)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+    return number
+
+
+def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
+    """``value`` if it is one of ``choices``.
+
+    Raises:
+        ValueError: ``"<name> must be one of 'a', 'b', got <value>"``.
+    """
+    options = tuple(choices)
+    try:
+        accepted = value in options
+    except TypeError:  # unhashable or incomparable: not a choice
+        accepted = False
+    if not accepted:
+        listed = ", ".join(repr(option) for option in options)
+        raise ValueError(f"{name} must be one of {listed}, got {show(value)}")
+    return value
