@@ -1,7 +1,8 @@
 """Argument checks: the one way memrl validates a user-given value.
 
 Each check returns the value, converted (``operator.index`` for integers, ``float`` for
-numbers), or raises ``ValueError`` with a message that names the argument, what is
+numbers), or raises :class:`CheckError` (a ``ValueError``) with a message that names the
+argument, what is
 accepted and what was given::
 
     slots = check_int("memory_slots", memory_slots, minimum=1)
@@ -20,9 +21,21 @@ import operator
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-__all__ = ["check_choice", "check_int", "check_int_range", "check_number", "show"]
+__all__ = ["CheckError", "check_choice", "check_int", "check_int_range", "check_number", "show"]
 
 T = TypeVar("T")
+
+
+class CheckError(ValueError):
+    """A value that failed a check: ``"<name> must be <wanted>, got <got>"``.
+
+    The parts are kept so that a caller with its own phrasing (the config loader says
+    ``"<file>: <key>: expected <wanted>, got <got>"``) reuses the check, not its wording.
+    """
+
+    def __init__(self, name: str, wanted: str, got: str) -> None:
+        self.name, self.wanted, self.got = name, wanted, got
+        super().__init__(f"{name} must be {wanted}, got {got}")
 
 
 def show(value: Any) -> str:
@@ -41,9 +54,7 @@ def _integer_wanted(minimum: int | None, maximum: int | None) -> str:
     return "an integer"
 
 
-def check_int(
-    name: str, value: Any, minimum: int | None = None, maximum: int | None = None
-) -> int:
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an ``int`` (Python or numpy integer; not a bool, not a float).
 
     Raises:
@@ -51,13 +62,13 @@ def check_int(
     """
     wanted = _integer_wanted(minimum, maximum)
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+        raise CheckError(name, wanted, show(value))
     try:
         number = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be {wanted}, got {show(value)}") from None
+        raise CheckError(name, wanted, show(value)) from None
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValueError(f"{name} must be {wanted}, got {number}")
+        raise CheckError(name, wanted, str(number))
     return number
 
 
@@ -68,9 +79,7 @@ def check_int_range(
     low = check_int(low_name, low, minimum)
     high = check_int(high_name, high, minimum)
     if low > high:
-        raise ValueError(
-            f"{low_name} must be <= {high_name}, got {low_name}={low} > {high_name}={high}"
-        )
+        raise CheckError(low_name, f"<= {high_name}", f"{low_name}={low} > {high_name}={high}")
     return low, high
 
 
@@ -97,7 +106,7 @@ def check_number(
         bounds.append(f"<= {maximum:g}")
     wanted = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+        raise CheckError(name, wanted, show(value))
     number = float(value)
     if (
         not math.isfinite(number)
@@ -105,7 +114,7 @@ def check_number(
         or (minimum is not None and number < minimum)
         or (maximum is not None and number > maximum)
     ):
-        raise ValueError(f"{name} must be {wanted}, got {show(value)}")
+        raise CheckError(name, wanted, show(value))
     return number
 
 
@@ -122,5 +131,5 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
         accepted = False
     if not accepted:
         listed = ", ".join(repr(option) for option in options)
-        raise ValueError(f"{name} must be one of {listed}, got {show(value)}")
+        raise CheckError(name, f"one of {listed}", show(value))
     return value
