@@ -2,8 +2,7 @@
 
 Each check returns the value, converted (``operator.index`` for integers, ``float`` for
 numbers), or raises :class:`CheckError` (a ``ValueError``) with a message that names the
-argument, what is
-accepted and what was given::
+argument, what is accepted and what was given::
 
     slots = check_int("memory_slots", memory_slots, minimum=1)
     tau = check_number("gumbel_tau", gumbel_tau, positive=True)
