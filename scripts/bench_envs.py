@@ -18,14 +18,11 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from memrl.config import load_suite, suite_files
 from memrl.envs import make, registered_ids
 
-SUITES_DIR = Path(__file__).resolve().parents[1] / "envs"
 REFERENCE_ID = "CartPole-v1"
 
 
@@ -88,25 +85,18 @@ def collect_targets(suites: list[str] | None, ids: list[str] | None) -> list[Tar
     """Suite entries (all suites when ``suites`` is None) and every memrl/ id, de-duplicated."""
     if ids:
         return [Target(env_id, {}, [], "--ids") for env_id in ids]
-    paths = sorted(SUITES_DIR.glob("*.yaml"))
+    known = suite_files()
     if suites is not None:
-        known = {path.stem: path for path in paths}
         unknown = sorted(set(suites) - set(known))
         if unknown:
             raise SystemExit(f"unknown suite(s) {unknown}; known: {sorted(known)}")
-        paths = [known[name] for name in suites]
     targets: list[Target] = []
     seen: set[str] = set()
-    for path in paths:
-        with path.open() as file:
-            suite = yaml.safe_load(file)
-        for entry in suite["envs"]:
-            target = Target(
-                entry["id"],
-                dict(entry.get("kwargs") or {}),
-                list(entry.get("wrappers") or []),
-                suite["name"],
-            )
+    for name in suites if suites is not None else sorted(known):
+        suite = load_suite(name)
+        for entry in suite.envs:
+            env = entry.env
+            target = Target(env.id, dict(env.kwargs), list(env.wrappers), suite.name)
             if target.label not in seen:
                 seen.add(target.label)
                 targets.append(target)
