@@ -82,6 +82,18 @@ def check_int_range(
     return low, high
 
 
+def _number_bounds(positive: bool, minimum: float | None, maximum: float | None) -> str:
+    """`` > 0``, `` >= 1``, `` in [0, 1]``, `` in (0, 1]`` ... or nothing."""
+    if maximum is None:
+        parts = ([" > 0"] if positive else []) + (
+            [f" >= {minimum:g}"] if minimum is not None else []
+        )
+        return " and".join(parts)
+    if minimum is not None and not (positive and minimum <= 0):
+        return f" in [{minimum:g}, {maximum:g}]"
+    return f" in (0, {maximum:g}]" if positive else f" <= {maximum:g}"
+
+
 def check_number(
     name: str,
     value: Any,
@@ -96,14 +108,7 @@ def check_number(
     Raises:
         ValueError: ``"<name> must be a finite number > 0, got <value>"``.
     """
-    bounds = []
-    if positive:
-        bounds.append("> 0")
-    if minimum is not None:
-        bounds.append(f">= {minimum:g}")
-    if maximum is not None:
-        bounds.append(f"<= {maximum:g}")
-    wanted = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    wanted = "a finite number" + _number_bounds(positive, minimum, maximum)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise CheckError(name, wanted, show(value))
     number = float(value)
@@ -121,7 +126,7 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
     """``value`` if it is one of ``choices``.
 
     Raises:
-        ValueError: ``"<name> must be one of 'a', 'b', got <value>"``.
+        ValueError: ``"<name> must be one of a, b, got <value>"``.
     """
     options = tuple(choices)
     try:
@@ -129,6 +134,6 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
     except TypeError:  # unhashable or incomparable: not a choice
         accepted = False
     if not accepted:
-        listed = ", ".join(repr(option) for option in options)
+        listed = ", ".join(str(option) for option in options)
         raise CheckError(name, f"one of {listed}", show(value))
     return value
