@@ -114,16 +114,38 @@ def module_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.get_default_dtype()
 
 
+def _overrides(cls: type, name: str) -> bool:
+    """True when ``cls`` (or a base class below ``MemoryCore``) replaces ``MemoryCore.<name>``."""
+    return getattr(cls, name) is not getattr(MemoryCore, name)
+
+
 class MemoryCore(nn.Module, abc.ABC):
     """Base class of every recurrent core (memories and the LSTM/GRU baselines).
 
-    Subclasses set ``input_size`` and ``output_size`` and implement ``initial_state``
-    and ``step``; ``forward`` unrolls ``step`` over time and applies episode starts.
-    A core with a faster whole-sequence path (e.g. cuDNN LSTM) overrides ``unroll``.
+    Subclasses set ``input_size`` and ``output_size``, implement ``initial_state`` and
+    one of two forms; the base class derives the other:
+
+    - step form: ``step(x [B, F], state) -> (y [B, O], state)``; ``forward`` and
+      ``unroll`` run it over time and apply the episode starts.
+    - sequence form: ``forward(x [T, B, F], state, episode_starts) -> (y [T, B, O], state)``
+      (or ``unroll``, which also returns the auxiliary loss); ``step`` is the sequence
+      form over ``T == 1``. ``episode_starts`` may be ``None`` (no resets).
+
+    A step-form core with a faster whole-sequence path (e.g. cuDNN LSTM) also overrides
+    ``unroll``. A core implementing neither form cannot be constructed (``TypeError``).
     """
 
     input_size: int
     output_size: int
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> MemoryCore:
+        if not (_overrides(cls, "step") or _overrides(cls, "forward") or _overrides(cls, "unroll")):
+            raise TypeError(
+                f"{cls.__name__} implements no form of a core: define either "
+                "step(x [B, F], state) -> (y [B, O], state) or "
+                "forward(x [T, B, F], state, episode_starts) -> (y [T, B, O], state)"
+            )
+        return super().__new__(cls)
 
     @abc.abstractmethod
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> Any:
@@ -133,9 +155,18 @@ class MemoryCore(nn.Module, abc.ABC):
         them. ``device`` defaults to the device of the core's parameters.
         """
 
-    @abc.abstractmethod
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """One time step: ``x [B, F]`` and the previous state -> ``(y [B, O], state)``."""
+        """One time step: ``x [B, F]`` and the previous state -> ``(y [B, O], state)``.
+
+        Derived for a sequence-form core: its ``forward`` over ``T == 1``, no reset.
+        """
+        if x.dim() != 2:
+            raise ValueError(
+                f"{type(self).__name__}.step expects x of shape [B, {self.input_size}], "
+                f"got {list(x.shape)}"
+            )
+        y, state = self(x.unsqueeze(0), state)
+        return y.squeeze(0), state
 
     def read_trace(self, state: Any) -> Recall:
         """What the step that produced ``state`` read and wrote. Default: nothing."""
@@ -174,6 +205,13 @@ class MemoryCore(nn.Module, abc.ABC):
         """Like ``forward``, also returning the per-step auxiliary loss ``[T, B]`` if asked
         (``None`` when the core has none or ``with_loss`` is false)."""
         self.check_sequence(x, episode_starts)
+        cls = type(self)
+        with_loss = with_loss and _overrides(cls, "step_loss")
+        # A sequence-form core runs its own forward; it is stepped (T == 1 at a time) only
+        # when it defines step_loss, which needs the state after every step.
+        if not _overrides(cls, "step") and not with_loss:
+            y, state = self(x, state, episode_starts)
+            return y, state, None
         initial = self.initial_state(x.shape[1], x.device) if episode_starts is not None else None
         outputs, losses = [], []
         # unbind, not x[t]: each x[t]'s backward would fill a zero tensor as large as x.
