@@ -22,7 +22,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
-from memrl.memory import MemoryCore, make_core, map_state
+from memrl.memory import MemoryCore, make_core
 from memrl.sb3.encoders import default_encoder_class
 
 
@@ -336,11 +336,6 @@ def _batch_size(obs: PyTorchObs) -> int:
     if isinstance(obs, dict):
         return next(iter(obs.values())).shape[0]
     return obs.shape[0]
-
-
-def detached_copy(state: tuple) -> tuple:
-    """A detached copy of a policy state (safe to keep while the original moves on)."""
-    return map_state(lambda t: t.detach().clone(), state)
 
 
 MlpMemoryPolicy = MemoryActorCriticPolicy
