@@ -46,7 +46,19 @@ class WindowMemoryExtractor(BaseFeaturesExtractor):
             )
         core = make_core(memory, observation_space.shape[1] - 1, **(memory_kwargs or {}))
         super().__init__(observation_space, core.output_size)
-        self.core = core
+        self.core = core.eval()  # always: see train
+
+    def train(self, mode: bool = True) -> WindowMemoryExtractor:
+        """``nn.Module.train``, except that the core stays in eval mode whatever ``mode``."""
+        # SB3 collects with the policy in eval mode (a core's hard reads are the argmax) and
+        # updates in training mode, where those reads would be fresh Gumbel samples: the
+        # update would score the stored actions under other reads than the ones that chose
+        # them (PPO's ratio != 1 before any step). In eval mode hard reads are
+        # straight-through (argmax values, softmax gradients): the update trains through the
+        # reads that acted. The same fix as MemoryPPO.train.
+        super().train(mode)
+        self.core.train(False)
+        return self
 
     def forward(self, observations: Tensor) -> Tensor:
         """``[B, k, 1 + D]`` -> ``[B, O]``: the core's output after the newest row."""
