@@ -11,19 +11,23 @@ dynamic external memory" (usage, allocation, precedence, temporal links).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from memrl.checks import check_number
+
 # Added under square roots so that all-zero memory rows or keys give similarity 0
 # and finite gradients instead of 0/0.
-_NORM_EPS = 1e-8
+NORM_EPS = 1e-8
 # Usage is kept strictly inside (0, 1) in the allocation sort, as in DeepMind's DNC,
 # so the exclusive cumulative product never multiplies by exactly 1 or 0.
 _USAGE_EPS = 1e-6
 
 
 def _safe_normalise(x: Tensor) -> Tensor:
-    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + _NORM_EPS)
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + NORM_EPS)
 
 
 def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
@@ -87,9 +91,16 @@ def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
     Returns:
         ``[B, H, N]`` summing to 1 over N.
     """
-    tiny = torch.finfo(weights.dtype).tiny
-    log_w = torch.log(weights.clamp_min(tiny))
-    return torch.softmax(gamma.unsqueeze(-1) * log_w, dim=-1)
+    return torch.softmax(gamma.unsqueeze(-1) * safe_log(weights), dim=-1)
+
+
+def safe_log(weights: Tensor) -> Tensor:
+    """``log(weights)`` of non-negative weightings ``[..., N]``, finite where a weight is 0.
+
+    Weights are clamped to the smallest normal number first, so a weight that underflowed
+    to 0 gives a large negative logit and a finite gradient instead of ``-inf`` and NaN.
+    """
+    return torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
 
 
 def update_usage(
@@ -191,7 +202,7 @@ def gumbel_softmax(logits: Tensor, tau: float | Tensor, hard: bool = True) -> Te
     """Gumbel-softmax over the last dimension (straight-through when ``hard``).
 
     With ``hard=True`` the values are exactly one-hot while the gradient is that of the
-    soft sample (Jang et al. 2017). In eval mode callers use ``one_hot_argmax`` instead.
+    soft sample (Jang et al. 2017). The cores' hard reads go through ``hard_read``.
 
     Written out rather than calling ``F.gumbel_softmax`` for two guarantees: the Gumbel
     noise is finite (uniform samples are kept inside (0, 1), whereas an exponential sample
@@ -206,8 +217,8 @@ def gumbel_softmax(logits: Tensor, tau: float | Tensor, hard: bool = True) -> Te
     Returns:
         ``[..., N]``.
     """
-    if not torch.is_tensor(tau) and tau <= 0:
-        raise ValueError(f"the Gumbel-softmax temperature tau must be > 0, got {tau}")
+    if not torch.is_tensor(tau):
+        check_number("the Gumbel-softmax temperature tau", tau, positive=True)
     finfo = torch.finfo(logits.dtype)
     uniform = torch.rand_like(logits).clamp(min=finfo.tiny, max=1.0 - finfo.eps)
     gumbel_noise = -torch.log(-torch.log(uniform))
@@ -221,7 +232,7 @@ def straight_through(hard: Tensor, logits: Tensor, tau: float | Tensor) -> Tenso
     """``hard`` values with the gradient of ``softmax(logits / tau)`` (straight-through).
 
     The eval-mode form of hard reads: the values are the deterministic one-hot ``hard``
-    (e.g. ``one_hot_argmax(logits)``), the gradient is that of the soft weights at
+    (e.g. ``one_hot_argmax_tolerant(logits)``), the gradient is that of the soft weights at
     temperature ``tau``. An RL update that must recompute the reads it acted with (PPO
     acts in eval mode) uses it to train through them. Without autograd it returns ``hard``.
 
@@ -261,3 +272,45 @@ def one_hot_argmax(logits: Tensor) -> Tensor:
     """Deterministic one-hot at the argmax of the last dimension (eval-mode hard reads)."""
     index = logits.argmax(dim=-1, keepdim=True)
     return torch.zeros_like(logits).scatter(-1, index, 1.0)
+
+
+def one_hot_argmax_tolerant(logits: Tensor) -> Tensor:
+    """One-hot at the argmax of ``logits [..., N]``, near-ties going to the lowest index.
+
+    Entries whose probability ``softmax(logits)`` lies within a relative ``sqrt(eps)`` of
+    the largest one count as tied: ``logits >= max + log(1 - sqrt(eps))``. Memories make
+    such ties on purpose. A DNC's first write into its all-zero memory adds the same vector
+    to every slot (the content weighting of an empty memory is uniform), an NTM's memory
+    starts constant, so slots stay equally similar to every key up to rounding, and
+    rounding differs with the batch size (batched matmul kernels). Without the tolerance an
+    eval-mode read of one episode would depend on which other episodes share its batch.
+
+    Args:
+        logits: ``[..., N]`` unnormalised log-probabilities (``-inf`` allowed, not all).
+    Returns:
+        ``[..., N]`` one-hot, in the dtype of ``logits``.
+    """
+    log_tolerance = math.log1p(-(torch.finfo(logits.dtype).eps ** 0.5))
+    top = logits.amax(dim=-1, keepdim=True)
+    return one_hot_argmax((logits >= top + log_tolerance).to(logits.dtype))
+
+
+def hard_read(logits: Tensor, tau: float | Tensor, training: bool) -> Tensor:
+    """One-hot read weightings ("gumbel" read addressing of the NTM, DNC and MemNet).
+
+    In training a straight-through Gumbel-softmax sample, ``gumbel_softmax(logits, tau)``;
+    in eval the deterministic ``one_hot_argmax_tolerant(logits)`` with the gradient of
+    ``softmax(logits / tau)`` (``straight_through``), so that an update can train through
+    the reads it acted with (PPO collects its rollouts in eval mode).
+
+    Args:
+        logits: ``[..., N]`` unnormalised log-probabilities of the soft read weighting
+            (``-inf`` allowed, not all), e.g. ``safe_log`` of a weighting.
+        tau: temperature > 0 (a float or a 0-dim tensor, e.g. an annealed buffer).
+        training: sample (True) or take the argmax (False).
+    Returns:
+        ``[..., N]`` exactly one-hot values.
+    """
+    if training:
+        return gumbel_softmax(logits, tau, hard=True)
+    return straight_through(one_hot_argmax_tolerant(logits), logits, tau)

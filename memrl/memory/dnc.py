@@ -25,25 +25,24 @@ Order within one step t (DeepMind's ``MemoryAccess._build``):
    ``f = L_t w^r_{t-1}``, ``b = L_t^T w^r_{t-1}`` and content weights c^r on M_t;
 6. reads ``r_t = w^r_t M_t``; output ``y_t = [h_t; r_t]``.
 
-With ``read_addressing="gumbel"`` the read weighting of step 5 is made one-hot: a
-straight-through Gumbel-softmax sample at temperature ``gumbel_tau`` in training mode,
-the argmax in eval mode. The one-hot weighting is used for the read and carried as
-w^r_t to the next step.
+With ``read_addressing="gumbel"`` the read weighting of step 5 is made one-hot
+(``addressing.hard_read``): a straight-through Gumbel-softmax sample at temperature
+``gumbel_tau`` in training mode, the argmax in eval mode. The one-hot weighting is used
+for the read and carried as w^r_t to the next step.
 
 Speed. Per step the work is a few dozen small tensor operations, so on CPU the cost is
 mostly per-operation overhead and memory traffic, not arithmetic. Hence: the interface is
 laid out so that each squashing function runs once; the two hot spots, content
 addressing (twice per step) and the temporal links with both directional reads (the only
 ``[B, Wh, N, N]`` tensors), are ``autograd.Function``s with hand-written backward passes
-(checked against ``memrl.memory.addressing`` and with ``gradcheck`` in the unit tests);
-the read modes are folded into w^r_{t-1} before the link products, which are linear in
-it; batched matmuls put their small dimension in the output rows (MKL is several times
-slower on ``[N, small]`` outputs); and ``unroll`` computes the input part of the
-controller gates for all T steps in one product.
+(``memrl.memory.dnc_kernels``); the read modes are folded into w^r_{t-1} before the link
+products, which are linear in it; batched matmuls put their small dimension in the output
+rows (MKL is several times slower on ``[N, small]`` outputs); and ``unroll`` computes the
+input part of the controller gates for all T steps in one product.
 
 Shape legend:
     B batch    N memory slots    W slot size    R read heads    Wh write heads
-    C controller size    I interface size    K = B * Wh (batch and write heads flattened)
+    C controller size    I interface size
 """
 
 from __future__ import annotations
@@ -54,8 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from memrl.checks import check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype, reset_where
+from memrl.memory.dnc_kernels import content_weights, temporal_linkage
 from memrl.memory.registry import register_core
 
 READ_ADDRESSINGS = ("soft", "gumbel")
@@ -116,27 +117,6 @@ class _Interface(NamedTuple):
     read_modes: Tensor
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _one_hot_argmax_tolerant(weights: Tensor) -> Tensor:
-    """One-hot at the argmax of ``weights [..., N]``, near-ties going to the lowest index.
-
-    Values within a relative ``sqrt(eps)`` of the maximum count as tied. The DNC makes such
-    ties on purpose: its first write into the all-zero memory adds the same vector to every
-    slot (content weighting of an empty memory is uniform), so the slots stay equally
-    similar to every key up to rounding, and rounding differs with the batch size (batched
-    matmul kernels). Without the tolerance an eval-mode read of one episode would depend
-    on which other episodes share its batch.
-    """
-    tolerance = torch.finfo(weights.dtype).eps ** 0.5
-    top = weights.amax(dim=-1, keepdim=True)
-    return addressing.one_hot_argmax((weights >= top * (1.0 - tolerance)).to(weights.dtype))
-
-
 def _update_usage(
     usage: Tensor, write_weights: Tensor, free_gates: Tensor, read_weights: Tensor
 ) -> Tensor:
@@ -164,210 +144,6 @@ def _update_usage(
         torch.addcmul(one, free_gates.unsqueeze(-1), read_weights, value=-1.0), dim=1
     )
     return torch.lerp(usage, one, written) * retention
-
-
-# Added under the square roots of the norms in cosine similarity, as in
-# ``addressing.content_weights``: an all-zero slot or key has similarity 0, finite gradient.
-_NORM_EPS = 1e-8
-
-
-class _ContentWeights(torch.autograd.Function):
-    """``addressing.content_weights`` (same values) with a hand-written backward pass.
-
-    Content addressing runs twice per step (write keys on M_{t-1}, read keys on M_t); as
-    one autograd node it costs about half of the twenty-odd nodes of the formula. The
-    similarity ``k . M[n] / (sqrt(|k|^2 + eps) sqrt(|M[n]|^2 + eps))`` is scaled from the raw
-    dot products, so no normalised copy of the memory is made. Checked against
-    ``addressing.content_weights`` and with ``gradcheck`` in the unit tests.
-
-    Shapes: memory ``[B, N, W]``, keys ``[B, H, W]``, strengths ``[B, H]`` -> ``[B, H, N]``.
-    """
-
-    @staticmethod
-    def forward(ctx, memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
-        key_scale = torch.rsqrt((keys * keys).sum(dim=-1) + _NORM_EPS)
-        slot_scale = torch.rsqrt((memory * memory).sum(dim=-1) + _NORM_EPS)
-        # [B, H, N]: the small H in the output rows, the fast layout for MKL's batched gemm.
-        similarity = torch.bmm(keys, memory.transpose(1, 2))
-        similarity *= key_scale.unsqueeze(-1)
-        similarity *= slot_scale.unsqueeze(1)
-        weights = torch.softmax(strengths.unsqueeze(-1) * similarity, dim=-1)
-        ctx.save_for_backward(memory, keys, strengths, key_scale, slot_scale, similarity, weights)
-        return weights
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        memory, keys, strengths, key_scale, slot_scale, similarity, weights = ctx.saved_tensors
-        need_memory, need_keys, need_strengths = ctx.needs_input_grad
-        # Softmax backward, then the logits beta * similarity.
-        grad_logits = weights * (grad - (grad * weights).sum(dim=-1, keepdim=True))
-        grad_strengths = (grad_logits * similarity).sum(dim=-1) if need_strengths else None
-        grad_similarity = grad_logits * strengths.unsqueeze(-1)
-        # similarity = dots * key_scale * slot_scale; the scales r = (|x|^2 + eps)^(-1/2)
-        # contribute -r^2 (sum of grad_similarity * similarity) x to the gradient of x.
-        weighted = grad_similarity * similarity
-        grad_dots = grad_similarity * key_scale.unsqueeze(-1) * slot_scale.unsqueeze(1)
-        grad_memory = grad_keys = None
-        if need_memory:
-            grad_memory = torch.bmm(grad_dots.transpose(1, 2), keys)
-            grad_memory -= (slot_scale * slot_scale * weighted.sum(dim=1)).unsqueeze(-1) * memory
-        if need_keys:
-            grad_keys = torch.bmm(grad_dots, memory)
-            grad_keys -= (key_scale * key_scale * weighted.sum(dim=-1)).unsqueeze(-1) * keys
-        return grad_memory, grad_keys, grad_strengths
-
-
-def _content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
-    """Content weighting ``[B, H, N]``: softmax over N of beta x cosine similarity.
-
-    Args:
-        memory: ``[B, N, W]`` M.
-        keys: ``[B, H, W]`` k.
-        strengths: ``[B, H]`` beta.
-    """
-    return _ContentWeights.apply(memory, keys, strengths)
-
-
-class _TemporalLinkage(torch.autograd.Function):
-    """Link and precedence update and both directional reads, with a hand-written backward.
-
-    The link matrices are the only ``[B, Wh, N, N]`` tensors of a step. Autograd of the
-    elementwise formulas keeps about a dozen temporaries of that size per step and
-    accumulates the link gradient from three places; here the forward makes two and the
-    backward gathers the link gradient in a single batched matmul. Values are those of
-    ``addressing.update_link``, ``update_precedence`` and ``directional_weights`` (checked,
-    and the gradients with ``gradcheck``, in the unit tests).
-
-    Shapes, batch and write heads flattened to K = B * Wh:
-        link ``[K, N, N]`` L_{t-1}; precedence ``[K, N]`` p_{t-1}; write_weights ``[K, N]``
-        w^w_t; backward_queries, forward_queries ``[K, R, N]``: the previous read weightings
-        times the backward and forward read modes of the head, pi^b w^r_{t-1} and
-        pi^f w^r_{t-1} (the link products are linear in them, so the mode mix happens first).
-    Returns:
-        L_t ``[K, N, N]`` (zero diagonal), p_t ``[K, N]``, and ``[K, R, N]`` the sum of the
-        mode-weighted backward reads ``b[j] = sum_i L_t[i, j] q^b[i]`` and forward reads
-        ``f[i] = sum_j L_t[i, j] q^f[j]``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx,
-        link: Tensor,
-        precedence: Tensor,
-        write_weights: Tensor,
-        backward_queries: Tensor,
-        forward_queries: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        ctx.set_materialize_grads(False)
-        w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
-        new_link = ((1.0 - w_i) - w_j) * link
-        new_link.addcmul_(w_i, precedence.unsqueeze(-2))
-        new_link.diagonal(dim1=-2, dim2=-1).zero_()
-        written = write_weights.sum(dim=-1, keepdim=True)
-        new_precedence = (1.0 - written) * precedence + write_weights
-        # Every batched matmul here puts the small dimension (R or 1) in the output rows:
-        # MKL is several times slower on [N, small] outputs of the same size.
-        directional = torch.baddbmm(
-            torch.bmm(forward_queries, new_link.transpose(1, 2)), backward_queries, new_link
-        )
-        ctx.save_for_backward(
-            link, precedence, write_weights, backward_queries, forward_queries, new_link
-        )
-        return new_link, new_precedence, directional
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(
-        ctx, grad_link: Tensor | None, grad_precedence: Tensor | None, grad_reads: Tensor | None
-    ) -> tuple[Tensor | None, ...]:
-        link, precedence, write_weights, backward_q, forward_q, new_link = ctx.saved_tensors
-        need_link, need_precedence, need_write, need_bq, need_fq = ctx.needs_input_grad
-        grad_write = torch.zeros_like(write_weights) if need_write else None
-        grad_prev_precedence = None
-
-        if grad_precedence is not None:
-            written = write_weights.sum(dim=-1, keepdim=True)
-            if need_precedence:
-                grad_prev_precedence = grad_precedence * (1.0 - written)
-            if need_write:
-                grad_write += grad_precedence - (grad_precedence * precedence).sum(
-                    dim=-1, keepdim=True
-                )
-
-        grad_bq = grad_fq = None
-        if grad_reads is not None:
-            if need_bq:
-                grad_bq = torch.bmm(grad_reads, new_link.transpose(1, 2))
-            if need_fq:
-                grad_fq = torch.bmm(grad_reads, new_link)
-            # dL_t = q^b^T g + g^T q^f as one matmul over the stacked R dimension.
-            left = torch.cat([backward_q, grad_reads], dim=1).transpose(1, 2)
-            right = torch.cat([grad_reads, forward_q], dim=1)
-            if grad_link is None:
-                grad_link = torch.bmm(left, right)
-            else:
-                grad_link = torch.baddbmm(grad_link, left, right)
-        elif grad_link is not None:
-            grad_link = grad_link.clone()
-
-        grad_prev_link = None
-        if grad_link is not None:
-            # The diagonal of L_t is set to zero: no gradient flows through it.
-            grad_link.diagonal(dim1=-2, dim2=-1).zero_()
-            if need_link:
-                w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
-                grad_prev_link = ((1.0 - w_i) - w_j) * grad_link
-            if need_precedence:
-                from_link = torch.bmm(write_weights.unsqueeze(1), grad_link).squeeze(1)
-                grad_prev_precedence = (
-                    from_link if grad_prev_precedence is None else grad_prev_precedence + from_link
-                )
-            if need_write:
-                grad_times_link = grad_link * link
-                grad_write += (
-                    torch.bmm(precedence.unsqueeze(1), grad_link.transpose(1, 2)).squeeze(1)
-                    - grad_times_link.sum(dim=-1)
-                    - grad_times_link.sum(dim=-2)
-                )
-        return grad_prev_link, grad_prev_precedence, grad_write, grad_bq, grad_fq
-
-
-def _temporal_linkage(
-    link: Tensor,
-    precedence: Tensor,
-    write_weights: Tensor,
-    backward_queries: Tensor,
-    forward_queries: Tensor,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """L_t, p_t and the mode-weighted directional reads (see ``_TemporalLinkage``).
-
-    Args:
-        link: ``[B, Wh, N, N]`` L_{t-1}.
-        precedence: ``[B, Wh, N]`` p_{t-1}.
-        write_weights: ``[B, Wh, N]`` w^w_t.
-        backward_queries: ``[B, Wh, R, N]`` pi^b_h w^r_{t-1} per write head h.
-        forward_queries: ``[B, Wh, R, N]`` pi^f_h w^r_{t-1}.
-    Returns:
-        L_t ``[B, Wh, N, N]``, p_t ``[B, Wh, N]``, and ``[B, R, N]``
-        ``sum_h pi^b_h L_h^T w^r_{t-1} + pi^f_h L_h w^r_{t-1}``.
-    """
-    b, n_write, n_read, n = backward_queries.shape
-    k = b * n_write
-    new_link, new_precedence, directional = _TemporalLinkage.apply(
-        link.reshape(k, n, n),
-        precedence.reshape(k, n),
-        write_weights.reshape(k, n),
-        backward_queries.reshape(k, n_read, n),
-        forward_queries.reshape(k, n_read, n),
-    )
-    directional = directional.view(b, n_write, n_read, n)
-    directional = directional.squeeze(1) if n_write == 1 else directional.sum(dim=1)
-    return (
-        new_link.view(b, n_write, n, n),
-        new_precedence.view(b, n_write, n),
-        directional,
-    )
 
 
 @register_core("dnc")
@@ -401,25 +177,19 @@ class DNC(MemoryCore):
         gumbel_tau: float = 1.0,
     ) -> None:
         super().__init__()
-        self.input_size = _positive_int("input_size", input_size)
-        self.memory_slots = _positive_int("memory_slots", memory_slots)
-        self.slot_size = _positive_int("slot_size", slot_size)
-        self.read_heads = _positive_int("read_heads", read_heads)
-        self.write_heads = _positive_int("write_heads", write_heads)
-        self.controller_size = _positive_int("controller_size", controller_size)
+        self.input_size = check_int("input_size", input_size, minimum=1)
+        self.memory_slots = check_int("memory_slots", memory_slots, minimum=1)
+        self.slot_size = check_int("slot_size", slot_size, minimum=1)
+        self.read_heads = check_int("read_heads", read_heads, minimum=1)
+        self.write_heads = check_int("write_heads", write_heads, minimum=1)
+        self.controller_size = check_int("controller_size", controller_size, minimum=1)
         if read_addressing not in READ_ADDRESSINGS:
             raise ValueError(
                 f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
             )
         self.read_addressing = read_addressing
-        if (
-            isinstance(gumbel_tau, bool)
-            or not isinstance(gumbel_tau, int | float)
-            or not gumbel_tau > 0
-            or gumbel_tau == float("inf")
-        ):
-            raise ValueError(f"gumbel_tau must be a finite number > 0, got {gumbel_tau!r}")
-        self.register_buffer("gumbel_tau", torch.tensor(float(gumbel_tau)))
+        gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
+        self.register_buffer("gumbel_tau", torch.tensor(gumbel_tau))
 
         n_read, n_write, w = self.read_heads, self.write_heads, self.slot_size
         self.read_modes = 1 + 2 * n_write
@@ -434,11 +204,6 @@ class DNC(MemoryCore):
             n_read * self.read_modes,
         ]
         self.interface = nn.Linear(self.controller_size, sum(self._group_sizes))
-
-    @property
-    def interface_size(self) -> int:
-        """Length of the interface vector xi_t."""
-        return sum(self._group_sizes)
 
     def extra_repr(self) -> str:
         return (
@@ -572,7 +337,7 @@ class DNC(MemoryCore):
         n_write = self.write_heads
         directional_modes = xi.read_modes[:, :, : 2 * n_write].transpose(1, 2)
         queries = directional_modes.unsqueeze(-1) * state.read_weights.unsqueeze(1)
-        link, precedence, directional = _temporal_linkage(
+        link, precedence, directional = temporal_linkage(
             state.link, state.precedence, write_weights, queries[:, :n_write], queries[:, n_write:]
         )
         read_weights = self.read_weighting(memory, directional, xi)
@@ -593,7 +358,7 @@ class DNC(MemoryCore):
 
     def write_weighting(self, memory: Tensor, usage: Tensor, xi: _Interface) -> Tensor:
         """Write weightings ``w^w_t [B, Wh, N]`` from M_{t-1} ``[B, N, W]`` and u_t ``[B, N]``."""
-        content = _content_weights(memory, xi.write_keys, xi.write_strengths)
+        content = content_weights(memory, xi.write_keys, xi.write_strengths)
         allocation = self.write_allocation_weights(usage, xi.allocation_gates * xi.write_gates)
         # g^a a + (1 - g^a) c as a single lerp.
         mixed = torch.lerp(content, allocation, xi.allocation_gates.unsqueeze(-1))
@@ -634,15 +399,11 @@ class DNC(MemoryCore):
             memory: ``[B, N, W]`` M_t (after this step's write).
             directional: ``[B, R, N]`` the mode-weighted backward and forward reads.
         """
-        content = _content_weights(memory, xi.read_keys, xi.read_strengths)
+        content = content_weights(memory, xi.read_keys, xi.read_strengths)
         weights = torch.addcmul(directional, xi.read_modes[:, :, -1:], content)
         if self.read_addressing == "soft":
             return weights
-        logits = torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
-        if not self.training:
-            hard = _one_hot_argmax_tolerant(weights)
-            return addressing.straight_through(hard, logits, self.gumbel_tau)
-        return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
+        return addressing.hard_read(addressing.safe_log(weights), self.gumbel_tau, self.training)
 
     def read_trace(self, state: DNCState) -> Recall:
         """The read and write weightings and the usage of the step that produced ``state``."""

@@ -27,9 +27,9 @@ Design choices (where the paper, written for question answering, is silent):
   steps; with it information can be carried forward step to step. The previous output is
   kept in the state (field ``output``).
 - ``read_addressing="gumbel"`` makes the attention of every hop one-hot over the filled
-  slots: a straight-through Gumbel-softmax sample in training mode (temperature: the
-  ``gumbel_tau`` buffer, annealed with ``memrl.memory.schedules.set_gumbel_tau``), the
-  argmax in eval mode.
+  slots (``addressing.hard_read``): a straight-through Gumbel-softmax sample in training
+  mode (temperature: the ``gumbel_tau`` buffer, annealed with
+  ``memrl.memory.schedules.set_gumbel_tau``), the argmax in eval mode.
 
 Slot i holds exactly the step recorded in ``write_step[:, i]``, so a recorder maps read
 weights over slots straight to past steps.
@@ -46,6 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from memrl.checks import check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
@@ -81,11 +82,6 @@ class MemNetState(NamedTuple):
     output: Tensor
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
 @register_core("memnet")
 class MemNet(MemoryCore):
     """End-to-end memory network over the episode's last ``memory_slots`` steps.
@@ -112,24 +108,15 @@ class MemNet(MemoryCore):
         gumbel_tau: float = 1.0,
     ) -> None:
         super().__init__()
-        for name, value in [
-            ("input_size", input_size),
-            ("memory_slots", memory_slots),
-            ("key_size", key_size),
-            ("hops", hops),
-        ]:
-            _check_positive_int(name, value)
+        input_size = check_int("input_size", input_size, minimum=1)
+        memory_slots = check_int("memory_slots", memory_slots, minimum=1)
+        key_size = check_int("key_size", key_size, minimum=1)
+        hops = check_int("hops", hops, minimum=1)
         if read_addressing not in READ_ADDRESSING:
             raise ValueError(
                 f"read_addressing must be one of {READ_ADDRESSING}, got {read_addressing!r}"
             )
-        if (
-            isinstance(gumbel_tau, bool)
-            or not isinstance(gumbel_tau, int | float)
-            or not math.isfinite(gumbel_tau)
-            or gumbel_tau <= 0
-        ):
-            raise ValueError(f"gumbel_tau must be a finite number > 0, got {gumbel_tau!r}")
+        gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
         self.input_size = input_size
         self.output_size = key_size
         self.memory_slots = memory_slots
@@ -148,7 +135,7 @@ class MemNet(MemoryCore):
         self.temporal_values = nn.Parameter(
             torch.randn(memory_slots, key_size) * _TEMPORAL_INIT_STD
         )
-        self.register_buffer("gumbel_tau", torch.tensor(float(gumbel_tau)))
+        self.register_buffer("gumbel_tau", torch.tensor(gumbel_tau))
 
     def extra_repr(self) -> str:
         return (
@@ -182,10 +169,7 @@ class MemNet(MemoryCore):
         """Attention ``[B, N]`` from masked logits ``[B, N]`` (``-inf`` on empty slots)."""
         if self.read_addressing == "soft":
             return torch.softmax(logits, dim=-1)
-        if self.training:
-            return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
-        hard = addressing.one_hot_argmax(logits)
-        return addressing.straight_through(hard, logits, self.gumbel_tau)
+        return addressing.hard_read(logits, self.gumbel_tau, self.training)
 
     def step(self, x: Tensor, state: MemNetState) -> tuple[Tensor, MemNetState]:
         """Write ``(A x_t, C x_t)`` at slot ``t mod N``, then read with K hops.

@@ -64,6 +64,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from memrl.checks import check_int
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
 
@@ -237,12 +238,6 @@ def _unit_norm(x: Tensor) -> Tensor:
     return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + _KEY_EPS)
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"MNM: {name} must be an integer >= 1, got {value!r}")
-
-
 @register_core("mnm")
 class MNM(MemoryCore):
     """Metalearned Neural Memory core (MNM-g or MNM-p), see the module docstring.
@@ -279,21 +274,19 @@ class MNM(MemoryCore):
         write_steps: int = 1,
     ) -> None:
         super().__init__()
+        input_size = check_int("input_size", input_size, minimum=1)
+        controller_size = check_int("controller_size", controller_size, minimum=1)
+        key_size = check_int("key_size", key_size, minimum=1)
         value_size = key_size if value_size is None else value_size
+        value_size = check_int("value_size", value_size, minimum=1)
         memory_hidden = 2 * key_size if memory_hidden is None else memory_hidden
-        _check_positive(
-            input_size=input_size,
-            controller_size=controller_size,
-            key_size=key_size,
-            value_size=value_size,
-            memory_hidden=memory_hidden,
-            memory_layers=memory_layers,
-            read_heads=read_heads,
-            write_heads=write_heads,
-            write_steps=write_steps,
-        )
+        memory_hidden = check_int("memory_hidden", memory_hidden, minimum=1)
+        memory_layers = check_int("memory_layers", memory_layers, minimum=1)
+        read_heads = check_int("read_heads", read_heads, minimum=1)
+        write_heads = check_int("write_heads", write_heads, minimum=1)
+        write_steps = check_int("write_steps", write_steps, minimum=1)
         if update not in UPDATES:
-            raise ValueError(f"MNM: update must be one of {UPDATES}, got {update!r}")
+            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         self.input_size = input_size
         self.controller_size = controller_size
         self.key_size = key_size

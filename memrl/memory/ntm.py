@@ -16,10 +16,10 @@ Order within one step t (the same for every step, documented because NTM variant
    w^r_{t-1}) and read ``r_t = w^r_t M_t``, so a read can see this step's write;
 4. output: ``y_t = [h_t; r_t]`` (the policy heads do the projection).
 
-With ``read_addressing="gumbel"`` the read weighting after sharpening is made one-hot:
-a straight-through Gumbel-softmax sample at temperature ``gumbel_tau`` in training mode,
-the argmax in eval mode. The one-hot weighting is used for the read and carried as
-w^r_t to the next step.
+With ``read_addressing="gumbel"`` the read weighting after sharpening is made one-hot
+(``addressing.hard_read``): a straight-through Gumbel-softmax sample at temperature
+``gumbel_tau`` in training mode, the argmax in eval mode. The one-hot weighting is used
+for the read and carried as w^r_t to the next step.
 
 Episode start: the memory is the constant ``memory_init`` (fastest training in Collier &
 Beel 2018, "Implementing Neural Turing Machines"); the initial read and write weightings
@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from memrl.checks import check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
@@ -84,23 +85,6 @@ class _HeadParameters(NamedTuple):
     gate: Tensor
     shift: Tensor
     sharpening: Tensor
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_finite(name: str, value: object, positive: bool = False) -> None:
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 or not positive)
-    )
-    if not ok:
-        accepted = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
 # Weight of its start slot in each head's initial weighting.
@@ -170,13 +154,13 @@ class NTM(MemoryCore):
         gumbel_tau: float = 1.0,
     ) -> None:
         super().__init__()
-        _check_int("input_size", input_size, 1)
-        _check_int("memory_slots", memory_slots, 1)
-        _check_int("slot_size", slot_size, 1)
-        _check_int("read_heads", read_heads, 1)
-        _check_int("write_heads", write_heads, 1)
-        _check_int("controller_size", controller_size, 1)
-        _check_int("shift_range", shift_range, 0)
+        input_size = check_int("input_size", input_size, minimum=1)
+        memory_slots = check_int("memory_slots", memory_slots, minimum=1)
+        slot_size = check_int("slot_size", slot_size, minimum=1)
+        read_heads = check_int("read_heads", read_heads, minimum=1)
+        write_heads = check_int("write_heads", write_heads, minimum=1)
+        controller_size = check_int("controller_size", controller_size, minimum=1)
+        shift_range = check_int("shift_range", shift_range, minimum=0)
         if 2 * shift_range + 1 > memory_slots:
             raise ValueError(
                 f"shift_range must satisfy 2 * shift_range + 1 <= memory_slots "
@@ -188,8 +172,8 @@ class NTM(MemoryCore):
             raise ValueError(
                 f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
             )
-        _check_finite("memory_init", memory_init)
-        _check_finite("gumbel_tau", gumbel_tau, positive=True)
+        memory_init = check_number("memory_init", memory_init)
+        gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
 
         self.input_size = input_size
         self.memory_slots = memory_slots
@@ -199,7 +183,7 @@ class NTM(MemoryCore):
         self.controller_size = controller_size
         self.controller_kind = controller
         self.shift_range = shift_range
-        self.memory_init = float(memory_init)
+        self.memory_init = memory_init
         self.read_addressing = read_addressing
         self.output_size = controller_size + read_heads * slot_size
 
@@ -223,7 +207,7 @@ class NTM(MemoryCore):
         self.initial_read_logits = nn.Parameter(_focused_logits(read_heads, memory_slots))
         self.initial_write_logits = nn.Parameter(_focused_logits(write_heads, memory_slots))
         self.initial_reads = nn.Parameter(torch.zeros(read_heads, slot_size))
-        self.register_buffer("gumbel_tau", torch.tensor(float(gumbel_tau)))
+        self.register_buffer("gumbel_tau", torch.tensor(gumbel_tau))
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> NTMState:
         """Zero controller state, constant memory, learned initial weightings and reads."""
@@ -280,7 +264,8 @@ class NTM(MemoryCore):
 
         read_weights = self._address(memory, self._squash(read_raw), state.read_weights)
         if self.read_addressing == "gumbel":
-            read_weights = self._harden(read_weights)
+            logits = addressing.safe_log(read_weights)
+            read_weights = addressing.hard_read(logits, self.gumbel_tau, self.training)
         reads = torch.einsum("brn,bnw->brw", read_weights, memory)
 
         y = torch.cat([h, reads.reshape(batch, -1)], dim=-1)
@@ -310,13 +295,3 @@ class NTM(MemoryCore):
         gated = addressing.interpolate(content, previous, head.gate)
         shifted = addressing.shift(gated, head.shift)
         return addressing.sharpen(shifted, head.sharpening)
-
-    def _harden(self, weights: Tensor) -> Tensor:
-        """One-hot read weightings ``[B, R, N]``: Gumbel sample in training, argmax in eval
-        (straight-through, so an update can train through the reads it acted with)."""
-        # Clamped so that a weight that underflowed to 0 gives a finite log (and gradient).
-        logits = torch.log(weights.clamp_min(torch.finfo(weights.dtype).tiny))
-        if self.training:
-            return addressing.gumbel_softmax(logits, self.gumbel_tau, hard=True)
-        hard = addressing.one_hot_argmax(logits)
-        return addressing.straight_through(hard, logits, self.gumbel_tau)

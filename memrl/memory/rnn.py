@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from memrl.checks import check_int
 from memrl.memory.base import MemoryCore, module_device_dtype, reset_where
 from memrl.memory.registry import register_core
 
@@ -46,10 +47,8 @@ class _TorchRNNCore(MemoryCore):
 
     def __init__(self, input_size: int, hidden_size: int = 128) -> None:
         super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(
-                f"input_size and hidden_size must be >= 1, got {input_size}, {hidden_size}"
-            )
+        input_size = check_int("input_size", input_size, minimum=1)
+        hidden_size = check_int("hidden_size", hidden_size, minimum=1)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size

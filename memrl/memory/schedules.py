@@ -11,10 +11,10 @@ without knowing where its cores sit::
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from memrl.checks import check_number
 
 GUMBEL_TAU_BUFFER = "gumbel_tau"
 
@@ -38,8 +38,7 @@ def gumbel_temperature(
     """
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
-    if not (math.isfinite(tau0) and tau0 > 0):
-        raise ValueError(f"tau0 must be a finite number > 0, got {tau0}")
+    tau0 = check_number("tau0", tau0, positive=True)
     if not (0 < floor <= tau0):
         raise ValueError(f"floor must satisfy 0 < floor <= tau0 = {tau0}, got {floor}")
     if not (half_life > 0):
@@ -56,10 +55,7 @@ def set_gumbel_tau(module: nn.Module, tau: float) -> int:
     Returns:
         How many buffers were set (0 when no submodule has hard Gumbel reads).
     """
-    if not (math.isfinite(tau) and tau > 0):
-        raise ValueError(
-            f"the Gumbel-softmax temperature tau must be a finite number > 0, got {tau}"
-        )
+    tau = check_number("the Gumbel-softmax temperature tau", tau, positive=True)
     count = 0
     with torch.no_grad():
         for submodule in module.modules():

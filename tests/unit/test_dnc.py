@@ -9,12 +9,9 @@ import torch
 
 from memrl.memory import DNC, DNCState, addressing, make_core
 from memrl.memory import dnc as dnc_module
-from memrl.memory.dnc import (
-    _content_weights,
-    _Interface,
-    _temporal_linkage,
-    _update_usage,
-)
+from memrl.memory.dnc import _Interface, _update_usage
+from memrl.memory.dnc_kernels import content_weights as _content_weights
+from memrl.memory.dnc_kernels import temporal_linkage as _temporal_linkage
 
 F64 = torch.float64
 
