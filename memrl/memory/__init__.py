@@ -24,9 +24,17 @@ from memrl.memory.registry import (
 )
 from memrl.memory.rnn import GRUCore, LSTMCore
 from memrl.memory.schedules import gumbel_temperature, set_gumbel_tau
+from memrl.memory.trace_stats import (
+    IN_USE_THRESHOLD,
+    core_trace,
+    read_entropy,
+    read_statistics,
+    slots_in_use,
+)
 
 __all__ = [
     "DNC",
+    "IN_USE_THRESHOLD",
     "MNM",
     "NTM",
     "DNCState",
@@ -43,13 +51,17 @@ __all__ = [
     "cat_states",
     "core_class",
     "core_names",
+    "core_trace",
     "detach",
     "gumbel_temperature",
     "index_state",
     "make_core",
     "map_state",
+    "read_entropy",
+    "read_statistics",
     "register_core",
     "reset_where",
     "set_gumbel_tau",
+    "slots_in_use",
     "state_to",
 ]

@@ -12,6 +12,7 @@ from memrl.sb3.policy import (
     MultiInputMemoryPolicy,
 )
 from memrl.sb3.ppo import MemoryPPO
+from memrl.sb3.rollout import RolloutStep
 from memrl.sb3.window import WindowMemoryExtractor
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "MemoryPPO",
     "MlpMemoryPolicy",
     "MultiInputMemoryPolicy",
+    "RolloutStep",
     "SequenceBatch",
     "SequenceRolloutBuffer",
     "SmallImageCNN",

@@ -10,6 +10,9 @@ Differences from SB3's PPO, all due to the recurrent state:
 - A truncated episode bootstraps from the value of its terminal observation computed
   with the state of that env after its last step.
 - Cores with an auxiliary loss (MNM's meta loss) add it with ``meta_loss_coef``.
+
+Callbacks see each collection step as ``self.locals["rollout_step"]``, a ``RolloutStep``
+(state, read trace, episode starts, actions, rewards, dones, infos).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 from torch import Tensor
 
-from memrl.memory import MemoryCore, Recall, index_state
+from memrl.memory import MemoryCore, core_trace, index_state, read_statistics
 from memrl.sb3.buffer import SequenceRolloutBuffer
 from memrl.sb3.policy import (
     CnnMemoryPolicy,
@@ -35,25 +38,9 @@ from memrl.sb3.policy import (
     MlpMemoryPolicy,
     MultiInputMemoryPolicy,
 )
+from memrl.sb3.rollout import RolloutStep
 
 SelfMemoryPPO = TypeVar("SelfMemoryPPO", bound="MemoryPPO")
-
-
-def read_statistics(trace: Recall) -> dict[str, Tensor]:
-    """Scalar tensors describing one step's memory access (summed over the batch later).
-
-    ``read_entropy``: mean entropy (nats) of the read weightings; ``slots_in_use``: mean
-    fraction of slots with usage above 0.5 (DNC); ``write_rate``: mean MNM write rate.
-    """
-    stats: dict[str, Tensor] = {}
-    if trace.read_weights is not None:
-        w = trace.read_weights
-        stats["read_entropy"] = -(w * torch.log(w.clamp_min(1e-12))).sum(-1).mean()
-    if trace.usage is not None:
-        stats["slots_in_use"] = (trace.usage > 0.5).float().mean()
-    if trace.write_strengths is not None:
-        stats["write_rate"] = trace.write_strengths.mean()
-    return stats
 
 
 class MemoryPPO(OnPolicyAlgorithm):
@@ -226,15 +213,24 @@ class MemoryPPO(OnPolicyAlgorithm):
             with torch.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)
                 actions, values, log_probs, state = self.policy(obs_tensor, state, starts)
-                for key, value in read_statistics(
-                    self.policy.core.read_trace(self.policy.actor_state(state))
-                ).items():
+                trace = core_trace(self.policy.core, self.policy.actor_state(state))
+                for key, value in read_statistics(trace).items():
                     memory_sums[key] = memory_sums.get(key, 0.0) + value
             env_actions = actions.cpu().numpy()
             if isinstance(self.action_space, spaces.Box):
                 env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
             new_obs, rewards, dones, infos = env.step(env_actions)
             self.num_timesteps += env.num_envs
+            rollout_step = RolloutStep(
+                state=state,
+                trace=trace,
+                episode_starts=np.asarray(self._last_episode_starts, dtype=bool),
+                actions=env_actions,
+                rewards=rewards,
+                dones=np.asarray(dones, dtype=bool),
+                infos=infos,
+            )
+            # rollout_step is the documented view; the other locals serve SB3's callbacks.
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
