@@ -12,10 +12,11 @@ the episode's end). Its recall statistics are logged under ``recall/``:
   memories; the rest falls on slots holding only the initial memory);
 - ``recall/episode_length``, ``recall/episode_return`` of the recorded episode.
 
-Cost: outside recorded episodes the callback does one comparison per step. During one it
-slices env ``env_index``'s trace (a view, on the device) and runs ``RecallRecorder``'s few
-batched tensor operations; nothing moves to the host until the episode ends (the episode
-starts are tracked on the host from ``dones``).
+It reads only ``self.locals["rollout_step"]`` (MemoryPPO's ``RolloutStep``), whose trace
+the rollout already took. Cost: outside recorded episodes the callback does one comparison
+per step. During one it slices env ``env_index``'s trace (a view, on the device) and runs
+``RecallRecorder``'s few batched tensor operations; nothing moves to the host until the
+episode ends.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from torch import Tensor
 
+from memrl.checks import check_int
 from memrl.memory import Recall
 from memrl.recall.recorder import RecallRecorder, core_name
 from memrl.recall.records import EpisodeRecord
+
+if TYPE_CHECKING:
+    from memrl.sb3 import RolloutStep
 
 __all__ = ["RecallCallback"]
 
@@ -65,27 +68,20 @@ class RecallCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(f"every must be an int >= 0 (environment steps), got {every!r}")
-        if isinstance(env_index, bool) or not isinstance(env_index, int) or env_index < 0:
-            raise ValueError(f"env_index must be an int >= 0, got {env_index!r}")
-        if max_records is not None and (
-            isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1
-        ):
-            raise ValueError(f"max_records must be an int >= 1 or None, got {max_records!r}")
         # Validates top_k and write_threshold now rather than at the first recorded step.
         RecallRecorder(n_envs=1, top_k=top_k, write_threshold=write_threshold)
         self.top_k = top_k
-        self.every = every
+        self.every = check_int("every", every, minimum=0)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.env_index = env_index
-        self.max_records = max_records
+        self.env_index = check_int("env_index", env_index, minimum=0)
+        self.max_records = (
+            None if max_records is None else check_int("max_records", max_records, minimum=1)
+        )
         self.write_threshold = write_threshold
         self.saved: list[Path] = []
         self.last_record: EpisodeRecord | None = None
         self._recorder: RecallRecorder | None = None
         self._next_due = 0
-        self._next_is_start: bool | None = None
         self._metadata: dict[str, Any] = {}
 
     def _on_training_start(self) -> None:
@@ -105,16 +101,18 @@ class RecallCallback(BaseCallback):
             env_index=self.env_index,
             deterministic=False,
         )
-        self._next_is_start = None
         self._recorder = None
         self._next_due = self.num_timesteps
 
     def _on_step(self) -> bool:
-        dones = self.locals["dones"]
-        if self._next_is_start is None:
-            # Only the very first step needs the device tensor; later starts follow dones.
-            self._next_is_start = bool(np.asarray(_host(self.locals["starts"]))[self.env_index])
-        start, self._next_is_start = self._next_is_start, bool(dones[self.env_index])
+        step: RolloutStep | None = self.locals.get("rollout_step")
+        if step is None:
+            raise TypeError(
+                "RecallCallback needs self.locals['rollout_step'] (a RolloutStep), which "
+                f"MemoryPPO provides; {type(self.model).__name__} does not"
+            )
+        i = self.env_index
+        start = bool(step.episode_starts[i])
         if self._recorder is None:
             if not (start and self.num_timesteps >= self._next_due):
                 return True
@@ -124,17 +122,12 @@ class RecallCallback(BaseCallback):
                 metadata=self._metadata,
                 write_threshold=self.write_threshold,
             )
-        policy = self.model.policy
-        trace = _select_env(
-            policy.core.read_trace(policy.actor_state(self.locals["state"])), i=self.env_index
-        )
-        actions = self.locals.get("env_actions", self.locals["actions"])
         finished = self._recorder.step(
-            trace,
+            None if step.trace is None else _select_env(step.trace, i),
             [start],
-            actions=_host(actions)[self.env_index : self.env_index + 1],
-            rewards=_host(self.locals["rewards"]).reshape(-1)[self.env_index : self.env_index + 1],
-            dones=[bool(dones[self.env_index])],
+            actions=step.actions[i : i + 1],
+            rewards=step.rewards[i : i + 1],
+            dones=step.dones[i : i + 1],
         )
         for record in finished:
             self._episode_done(record)
@@ -170,9 +163,3 @@ def _select_env(trace: Recall, i: int) -> Recall:
         for f in fields(trace)
     }
     return Recall(**selected)
-
-
-def _host(values: Any) -> np.ndarray:
-    if isinstance(values, Tensor):
-        return values.detach().cpu().numpy()
-    return np.asarray(values)

@@ -30,7 +30,9 @@ environments into ``EpisodeRecord`` objects, one per finished episode. Three kin
   there are several); those similarities are the weights, and ``read_slots`` and
   ``source_steps`` both hold the steps. ``write_slots[t]`` is t itself (the write of step t
   is candidate t). This costs O(t) per step: the similarities to all past keys.
-- ``"none"`` (LSTM, GRU: an empty trace): no recall; ``R = K = Wh = 0`` arrays.
+- ``"none"`` (LSTM, GRU: an empty trace; a ``None`` trace, from a core without
+  ``read_trace`` or whose ``read_trace`` returns ``None``): no recall; ``R = K = Wh = 0``
+  arrays.
 
 Read entries whose weight is exactly 0 (e.g. the unused slots of MemNet, or all but one
 slot of a one-hot Gumbel read) and entries beyond the available candidates (k > N, or
@@ -51,14 +53,20 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from memrl.memory import MemoryCore, Recall, core_class, core_names
+from memrl.checks import check_int, check_number
+from memrl.memory import (
+    MemoryCore,
+    Recall,
+    core_class,
+    core_names,
+    core_trace,
+    read_entropy,
+    slots_in_use,
+)
+from memrl.recall.kinds import check_trace, episode_summary, host_array, host_bools, recall_kind
 from memrl.recall.records import EpisodeRecord
 
-__all__ = ["RECALL_KINDS", "RecallRecorder", "core_name", "recall_kind", "record_episodes"]
-
-RECALL_KINDS = ("slots", "keys", "none")
-# Usage above this marks a DNC slot as in use (the threshold MemoryPPO's memory/ log uses).
-_IN_USE = 0.5
+__all__ = ["RecallRecorder", "core_name", "recall_kind", "record_episodes"]
 
 
 def core_name(core: MemoryCore | str | type[MemoryCore]) -> str:
@@ -72,19 +80,6 @@ def core_name(core: MemoryCore | str | type[MemoryCore]) -> str:
     return cls.__name__
 
 
-def recall_kind(trace: Recall) -> str:
-    """``"slots"``, ``"keys"`` or ``"none"`` for a step's ``Recall`` (see the module docstring)."""
-    if trace.read_weights is not None:
-        if trace.write_weights is None:
-            raise ValueError("a Recall with read_weights needs write_weights too")
-        return "slots"
-    if trace.read_keys is not None:
-        if trace.write_keys is None:
-            raise ValueError("a Recall with read_keys needs write_keys too")
-        return "keys"
-    return "none"
-
-
 class RecallRecorder:
     """Per-step top-k reads of ``n_envs`` environments, returned as finished episodes.
 
@@ -93,7 +88,7 @@ class RecallRecorder:
         recorder = RecallRecorder(core, n_envs=4, top_k=5, metadata={"env_id": "memrl/TMaze-v0"})
         for ...:
             actions, state = model.predict(obs, state, episode_starts)
-            trace = core.read_trace(state)
+            trace = core.read_trace(state)  # a Recall, or None: no recall
             obs, rewards, dones, infos = venv.step(actions)
             for record in recorder.step(trace, episode_starts, actions, rewards, dones):
                 ...  # an EpisodeRecord
@@ -116,15 +111,11 @@ class RecallRecorder:
         metadata: dict[str, Any] | None = None,
         write_threshold: float = 1e-3,
     ) -> None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-            raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
-        if not (isinstance(write_threshold, int | float) and 0.0 <= write_threshold < 1.0):
-            raise ValueError(f"write_threshold must be a float in [0, 1), got {write_threshold!r}")
-        self.n_envs = n_envs
-        self.top_k = top_k
-        self.write_threshold = float(write_threshold)
+        self.n_envs = check_int("n_envs", n_envs, minimum=1)
+        self.top_k = check_int("top_k", top_k, minimum=1)
+        self.write_threshold = check_number("write_threshold", write_threshold, minimum=0.0)
+        if self.write_threshold >= 1.0:  # a combined write weight never exceeds 1
+            raise ValueError(f"write_threshold must be in [0, 1), got {write_threshold!r}")
         self.metadata = dict(metadata or {})
         if core is not None:
             self.metadata.setdefault("core", core_name(core))
@@ -147,7 +138,7 @@ class RecallRecorder:
 
     def step(
         self,
-        trace: Recall,
+        trace: Recall | None,
         episode_starts: Sequence[bool] | np.ndarray | Tensor,
         actions: Sequence[Any] | np.ndarray | Tensor | None = None,
         rewards: Sequence[float] | np.ndarray | Tensor | None = None,
@@ -157,7 +148,8 @@ class RecallRecorder:
         """Record one step of every env; return the episodes that this step finished.
 
         Args:
-            trace: ``core.read_trace(state)`` of the step, batch B = ``n_envs``.
+            trace: ``core.read_trace(state)`` of the step, batch B = ``n_envs``; ``None``
+                records no recall (kind ``"none"``).
             episode_starts: ``[B]``, true where this step is the first of an episode (the
                 core's state was reset before it). An env's open episode is finished first.
             actions: ``[B, ...]`` the actions taken (stored as given); zeros if None.
@@ -168,13 +160,13 @@ class RecallRecorder:
         Returns:
             The finished ``EpisodeRecord`` objects (``metadata["env_index"]`` tells the env).
         """
-        starts = _host_bools(episode_starts, self.n_envs, "episode_starts")
+        starts = host_bools(episode_starts, self.n_envs, "episode_starts")
         kind = recall_kind(trace)
         if self.kind is None:
             self._setup(kind)
         elif kind != self.kind:
             raise ValueError(f"trace changed kind from {self.kind!r} to {kind!r} mid-recording")
-        _check_trace(trace, self.n_envs)
+        check_trace(trace, self.n_envs)
         if not self._device_state and kind != "none":
             self._allocate(trace)
         finished = [self._finish(i) for i in np.flatnonzero(starts & self._in_episode)]
@@ -186,7 +178,7 @@ class RecallRecorder:
         self._in_episode[:] = True
         for i in np.flatnonzero(starts):
             self._actions[i], self._rewards[i], self._frames[i] = [], [], []
-        if self.kind != "none":
+        if self.kind != "none":  # so the trace is a Recall
             starts_device = torch.as_tensor(starts, device=self._device)
             step_fn = self._slot_step if self.kind == "slots" else self._key_step
             with torch.no_grad():  # a trace taken with autograd on must not keep its graph
@@ -196,7 +188,7 @@ class RecallRecorder:
         self._steps += 1
 
         if dones is not None:
-            done = _host_bools(dones, self.n_envs, "dones")
+            done = host_bools(dones, self.n_envs, "dones")
             finished += [self._finish(i) for i in np.flatnonzero(done)]
         self._trim_history()
         return finished
@@ -273,14 +265,14 @@ class RecallRecorder:
         written = (best_step >= 0).unsqueeze(1).to(reads.dtype)
         write_max, write_slots = writes.max(dim=-1)  # [B, Wh]
         if trace.usage is not None:
-            in_use = (trace.usage > _IN_USE).to(reads.dtype).mean(dim=-1)
+            in_use = slots_in_use(trace.usage).to(reads.dtype)
         else:
             in_use = torch.full_like(t, math.nan, dtype=reads.dtype)
         return dict(
             **self._pad_reads(weights, slots, sources, weights > 0),
             write_slots=write_slots.masked_fill(write_max <= self.write_threshold, -1),
             slots_in_use=in_use,
-            read_entropy=-(reads * torch.log(reads.clamp_min(1e-12))).sum(-1),  # [B, R]
+            read_entropy=read_entropy(reads),  # [B, R]
             fresh_fraction=(reads * written).sum(-1),  # [B, R]
         )
 
@@ -331,9 +323,9 @@ class RecallRecorder:
     # --- host side ---------------------------------------------------------------------------
 
     def _store_host(self, actions: Any, rewards: Any, frames: Any) -> None:
-        action_rows = _host_array(actions) if actions is not None else None
+        action_rows = host_array(actions) if actions is not None else None
         reward_rows = (
-            _host_array(rewards).reshape(-1).astype(np.float64)
+            host_array(rewards).reshape(-1).astype(np.float64)
             if rewards is not None
             else np.zeros(self.n_envs)
         )
@@ -382,7 +374,7 @@ class RecallRecorder:
         }
         for key in ("core", "core_kwargs", "env_id", "seed"):
             metadata.setdefault(key, {} if key == "core_kwargs" else None)
-        metadata["recall_stats"] = _summary(self.kind, arrays)
+        metadata["recall_stats"] = episode_summary(self.kind, arrays)
         record = EpisodeRecord(
             actions=np.stack([np.asarray(a) for a in self._actions[env]]),
             rewards=rewards,
@@ -406,58 +398,6 @@ class RecallRecorder:
         if drop > 0:
             del self._history[:drop]
             self._history_offset = keep_from
-
-
-def _summary(kind: str | None, arrays: dict[str, np.ndarray]) -> dict[str, float | None]:
-    """Episode statistics of the recall (None where they do not apply).
-
-    ``mean_age``: mean of ``t - source step`` over the valid top-k reads, weighted by read
-    weight for slot memories (unweighted for MNM, whose weights are similarities);
-    ``read_entropy``: mean entropy (nats) of the full read weightings; ``fresh_read_fraction``:
-    mean read weight on slots written in this episode (per head, sums to at most 1).
-    """
-    summary: dict[str, float | None] = dict(
-        mean_age=None, read_entropy=None, fresh_read_fraction=None
-    )
-    if kind not in ("slots", "keys"):
-        return summary
-    sources = arrays["source_steps"]
-    valid = sources >= 0
-    if valid.any():
-        age = np.arange(sources.shape[0]).reshape(-1, 1, 1) - sources
-        weight = arrays["read_weights"] * valid if kind == "slots" else valid.astype(float)
-        if weight.sum() > 0:
-            summary["mean_age"] = float((age * weight).sum() / weight.sum())
-    if kind == "slots" and arrays["read_entropy"].size:
-        summary["read_entropy"] = float(arrays["read_entropy"].mean())
-        summary["fresh_read_fraction"] = float(arrays["fresh_fraction"].mean())
-    return summary
-
-
-def _host_array(values: Any) -> np.ndarray:
-    if isinstance(values, Tensor):
-        return values.detach().cpu().numpy()
-    return np.asarray(values)
-
-
-def _host_bools(values: Any, n: int, name: str) -> np.ndarray:
-    array = _host_array(values).astype(bool).reshape(-1)
-    if array.shape[0] != n:
-        raise ValueError(f"{name} must have shape [{n}] (one per env), got {array.shape}")
-    return array
-
-
-def _check_trace(trace: Recall, batch: int) -> None:
-    """Batch size and head/slot layout of a trace, checked on shapes only (no device work)."""
-    for name in ("read_weights", "write_weights", "read_keys", "write_keys"):
-        tensor = getattr(trace, name)
-        if tensor is None:
-            continue
-        if tensor.dim() != 3 or tensor.shape[0] != batch:
-            raise ValueError(
-                f"trace {name} must have shape [B={batch}, heads, N or K] (the recorder was "
-                f"made for n_envs={batch}), got {list(tensor.shape)}"
-            )
 
 
 def record_episodes(
@@ -486,8 +426,7 @@ def record_episodes(
     Returns:
         ``n`` ``EpisodeRecord`` objects (``metadata["episode"]`` is the index).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (the number of episodes) must be an int >= 1, got {n!r}")
+    check_int("n", n, minimum=1)
     policy = model.policy
     core = policy.core
     owns_env = isinstance(env, str)
@@ -521,7 +460,7 @@ def record_episodes(
                 action, state = model.predict(
                     obs, state, episode_start=np.array([start]), deterministic=deterministic
                 )
-                trace = core.read_trace(policy.actor_state(state))
+                trace = core_trace(core, policy.actor_state(state))
                 frame = [env.render()] if frames else None
                 obs, reward, terminated, truncated, _ = env.step(action)
                 finished = recorder.step(
