@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from memrl.atomic import atomic_path
 
 SCHEMA_VERSION = 1
 
@@ -138,7 +139,7 @@ class EpisodeRecord:
             or self.frames.shape[3] != 3
         ):
             raise RecordError(
-                f"frames must be uint8 of shape [T={steps}, H, W, 3], got "
+                f"frames must be uint8 of shape [T, H, W, 3] with T = {steps} steps, got "
                 f"{self.frames.dtype} {list(self.frames.shape)}"
             )
         for name in ("read_slots", "source_steps", "write_slots"):
@@ -154,8 +155,9 @@ class EpisodeRecord:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the record to ``path`` (a compressed ``.npz``; the name is used as given).
 
-        The record is validated first; the file appears atomically (temporary file in the
-        same directory, then ``os.replace``) and no temporary file remains on error.
+        The record is validated first; the file appears atomically (``memrl.atomic``: a
+        temporary file in the same directory, then ``os.replace``; mode ``0o666`` less the
+        umask) and no temporary file remains on error.
         Returns the path written.
         """
         self.validate()
@@ -181,19 +183,9 @@ class EpisodeRecord:
         }
         if self.frames is not None:
             arrays["frames"] = self.frames
-        directory = path.parent if str(path.parent) else Path(".")
-        handle = tempfile.NamedTemporaryFile(
-            dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
-        try:
-            with handle:
-                np.savez_compressed(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+        # Through an open file: given a path, numpy would append ".npz" to other names.
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
         return path
 
 
