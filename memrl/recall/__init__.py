@@ -26,16 +26,14 @@ __all__ = [
     "record_episodes",
 ]
 
-# Replay rendering: recall overlays, GIF/MP4 writers and the HTML page.
+# Replay, in layers (each imports only those above it in this list): the recall map
+# (maps), one composed frame (drawing), whole episodes (episodes), the HTML page (html), and
+# the GIF/MP4 writers with write_replay choosing by suffix (render).
+from memrl.recall.drawing import compose_step
+from memrl.recall.episodes import episode_frames
 from memrl.recall.html import write_html
-from memrl.recall.render import (
-    compose_step,
-    episode_frames,
-    recall_map,
-    write_gif,
-    write_mp4,
-    write_replay,
-)
+from memrl.recall.maps import recall_map
+from memrl.recall.render import write_gif, write_mp4, write_replay
 
 __all__ += [
     "compose_step",

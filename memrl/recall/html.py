@@ -35,21 +35,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from memrl.recall.records import EpisodeRecord
-from memrl.recall.render import (
-    NO_RECALL_NOTE,
+from memrl.atomic import atomic_write
+from memrl.checks import check_number
+from memrl.recall.drawing import NO_RECALL_NOTE, as_rgb, format_action
+from memrl.recall.episodes import (
     as_record_list,
-    as_rgb,
-    atomic_path,
-    check_fps,
-    check_frames,
     episode_title,
-    format_action,
-    recall_map,
-    recall_map_image,
     record_weight_label,
     replay_frames_of,
 )
+from memrl.recall.maps import map_scale, recall_map, recall_map_image, recalled_steps
+from memrl.recall.records import EpisodeRecord
 
 __all__ = ["replay_html", "write_html"]
 
@@ -92,8 +88,7 @@ def _episode_data(
     }
     if not record.has_recall:
         return data
-    sources = np.asarray(record.source_steps)
-    sources = np.where((sources >= 0) & (sources < length), sources, -1)
+    sources = recalled_steps(record)
     slots = np.asarray(record.read_slots)
     weights = np.asarray(record.read_weights, dtype=np.float64)
     # reads[t][r][k] = [source step, weight, slot]
@@ -105,11 +100,11 @@ def _episode_data(
         for t in range(length)
     ]
     matrix = recall_map(record)
-    positive_max = float(matrix.max()) if matrix.size and matrix.max() > 0 else 1.0
+    scale = map_scale(matrix)
     # Whole pixels per step keep the map crisp; CSS scales it to MAP_DISPLAY_SIZE.
     size = length * max(1, math.ceil(MAP_DISPLAY_SIZE / length)) if length else 1
-    data["map"] = _data_uri(recall_map_image(matrix, size, map_max=positive_max), "png")
-    data["mapMax"] = positive_max
+    data["map"] = _data_uri(recall_map_image(matrix, size, map_max=scale), "png")
+    data["mapMax"] = scale
     return data
 
 
@@ -138,16 +133,15 @@ def replay_html(
         The HTML text.
 
     Raises:
-        ValueError: a record with frames not one per step, bad fps or image format.
+        ValueError: bad fps or image format, or a record that breaks the schema
+            (``RecordError``, e.g. frames not one per step).
     """
-    fps = check_fps(fps)
+    fps = check_number("fps", fps, positive=True)
     if image_format not in IMAGE_FORMATS:
         raise ValueError(
             f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}"
         )
     items = as_record_list(records)
-    for item in items:
-        check_frames(item)
     payload = {
         "fps": fps,
         "noRecallNote": NO_RECALL_NOTE,
@@ -176,9 +170,7 @@ def write_html(
     page = replay_html(
         records, fps, image_format=image_format, title=f"memrl replay: {Path(path).name}"
     )
-    with atomic_path(path) as temporary:
-        temporary.write_text(page, encoding="utf-8")
-    return Path(path)
+    return atomic_write(path, page)
 
 
 _PAGE = """<!DOCTYPE html>

@@ -12,18 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from memrl.recall.drawing import CURSOR, compose_step
+from memrl.recall.episodes import episode_frames
 from memrl.recall.html import replay_html, write_html
+from memrl.recall.maps import recall_map, recall_map_image
 from memrl.recall.records import EpisodeRecord
-from memrl.recall.render import (
-    CURSOR,
-    compose_step,
-    episode_frames,
-    recall_map,
-    recall_map_image,
-    write_gif,
-    write_mp4,
-    write_replay,
-)
+from memrl.recall.render import write_gif, write_mp4, write_replay
 
 FRAME_H, FRAME_W = 20, 30
 
