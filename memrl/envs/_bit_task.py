@@ -11,15 +11,13 @@ Observation layout, ``[bits + F + 1]`` float32 in [0, 1], F = number of task fla
     [ data bits (bits) | task flags (F) | respond ]
 
 A subclass gives its flag channels and action size to ``__init__`` and implements
-``_sample_episode``; this module does validation helpers, reset/step and the ``rgb_array``
-rendering.
+``_sample_episode``; this module does reset/step and the ``rgb_array`` rendering.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,32 +41,6 @@ _FUTURE_DIM = 0.4  # brightness of input columns the agent has not observed yet
 DELIMITER_COLOUR = (255, 160, 0)
 QUERY_COLOUR = (200, 90, 230)
 REPEAT_COLOUR = (90, 150, 255)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` as an int, or raise ValueError if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        as_int = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if as_int < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {as_int}")
-    return as_int
-
-
-def check_range(
-    min_name: str, min_value: Any, max_name: str, max_value: Any, minimum: int
-) -> tuple[int, int]:
-    """Validate an inclusive integer range ``minimum <= min_value <= max_value``."""
-    low = check_int(min_name, min_value, minimum)
-    high = check_int(max_name, max_value, minimum)
-    if low > high:
-        raise ValueError(
-            f"{min_name} must be <= {max_name}, got {min_name}={low} > {max_name}={high}"
-        )
-    return low, high
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from memrl.checks import check_int, check_int_range
 from memrl.envs._bit_task import (
     DELIMITER_COLOUR,
     QUERY_COLOUR,
     BitSequenceEnv,
     Episode,
     FlagChannel,
-    check_int,
-    check_range,
 )
 
 # Up to this many bits per item, distinct items are drawn as distinct integers (exact); above it
@@ -95,11 +94,11 @@ class AssociativeRecall(BitSequenceEnv):
         item_length: int = 3,
         render_mode: str | None = None,
     ) -> None:
-        bits = check_int("bits", bits, 1)
-        self.min_length, self.max_length = check_range(
+        bits = check_int("bits", bits, minimum=1)
+        self.min_length, self.max_length = check_int_range(
             "min_length", min_length, "max_length", max_length, 2
         )
-        self.item_length = check_int("item_length", item_length, 1)
+        self.item_length = check_int("item_length", item_length, minimum=1)
         code_bits = bits * self.item_length
         if code_bits < 64 and 2**code_bits < self.max_length:
             raise ValueError(

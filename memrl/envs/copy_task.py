@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from memrl.checks import check_int, check_int_range
 from memrl.envs._bit_task import (
     DELIMITER_COLOUR,
     BitSequenceEnv,
     Episode,
     FlagChannel,
-    check_int,
-    check_range,
 )
 
 
@@ -83,8 +82,8 @@ class Copy(BitSequenceEnv):
         max_length: int = 8,
         render_mode: str | None = None,
     ) -> None:
-        bits = check_int("bits", bits, 1)
-        self.min_length, self.max_length = check_range(
+        bits = check_int("bits", bits, minimum=1)
+        self.min_length, self.max_length = check_int_range(
             "min_length", min_length, "max_length", max_length, 1
         )
         super().__init__(

@@ -4,15 +4,16 @@ Environment ids come in four kinds, all made the same way from configs and the c
 
 - ``memrl/...``: memrl's own environments (``memrl.envs.registered_ids()``); no standard wrapper.
 - MiniGrid (``MiniGrid-...``, ``BabyAI-...``; any id whose entry point lives in ``minigrid``):
-  the ``minigrid`` wrapper (:class:`~memrl.envs.wrappers.MiniGridObs`) is applied by default.
-  The view size comes from the keyword ``view_size`` or ``agent_view_size`` (same meaning) and
-  is passed to the environment's constructor, so the observation is computed once at that size
-  and the full-view frame highlights the right cells.
+  the ``minigrid`` wrapper (:class:`~memrl.envs.minigrid_wrappers.MiniGridObs`) is applied by
+  default. The view size comes from the keyword ``view_size`` or ``agent_view_size`` (same
+  meaning) and is passed to the environment's constructor, so the observation is computed
+  once at that size and the full-view frame highlights the right cells.
 - POPGym: the registered id ``popgym-<Task><Difficulty>-v0`` (canonical; as ``import popgym``
   registers it) or the same name without the ``popgym-`` prefix and/or without ``-v0``
-  (``RepeatPreviousEasy``). The ``popgym`` wrapper (:func:`~memrl.envs.wrappers.popgym_wrapper`:
-  flat float32 observations, copied infos, frames) is applied by default. A bare name is only
-  read as POPGym when no other registered id matches it.
+  (``RepeatPreviousEasy``). The ``popgym`` wrapper
+  (:func:`~memrl.envs.popgym_wrappers.popgym_wrapper`: flat float32 observations, copied
+  infos, frames) is applied by default. A bare name is only read as POPGym when no other
+  registered id matches it.
 - Any other registered Gymnasium id (``CartPole-v1``): plain ``gymnasium.make``.
 
 ``wrappers`` (suite-file specs, see :mod:`memrl.envs.wrappers`) are applied after the standard
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 
+from memrl.checks import check_choice, check_int
+from memrl.envs.minigrid_wrappers import check_view_size
 from memrl.envs.wrappers import (
     POPGYM_PREFIX,
     WrapperSpec,
@@ -188,11 +191,7 @@ def _pop_view_size(kwargs: dict[str, Any]) -> int | None:
             f"view_size={view_size} and agent_view_size={agent_view_size} disagree; give one"
         )
     size = view_size if view_size is not None else agent_view_size
-    if size is not None and (
-        isinstance(size, bool) or not isinstance(size, int) or size < 3 or size % 2 == 0
-    ):
-        raise ValueError(f"view_size must be an odd integer >= 3, got {size!r}")
-    return size
+    return None if size is None else check_view_size(size)
 
 
 def make_vec(
@@ -236,11 +235,9 @@ def make_vec(
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    n_envs = check_int("n_envs", n_envs, minimum=1)
     vec_env_classes = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
-    if vec_env not in vec_env_classes:
-        raise ValueError(f"vec_env must be one of {sorted(vec_env_classes)}, got {vec_env!r}")
+    check_choice("vec_env", vec_env, vec_env_classes)
     # Fail fast in this process (a bad id or wrapper would otherwise surface inside workers).
     make(env_id, render_mode=render_mode, wrappers=wrappers, **kwargs).close()
     env_factory = functools.partial(

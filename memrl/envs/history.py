@@ -28,6 +28,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from memrl.checks import check_int
+
 __all__ = ["HistoryWindow"]
 
 
@@ -49,11 +51,10 @@ class HistoryWindow(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     MASK_COLUMN = 0
 
     def __init__(self, env: gym.Env, k: int) -> None:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"HistoryWindow: k must be an integer >= 1, got {k!r}")
+        k = check_int("HistoryWindow: k", k, minimum=1)
         gym.utils.RecordConstructorArgs.__init__(self, k=k)
         super().__init__(env)
-        self.k = int(k)
+        self.k = k
         self._inner_space = env.observation_space
         try:
             flat_space = spaces.flatten_space(self._inner_space)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from memrl.checks import check_int, check_int_range, check_number
 from memrl.envs._bit_task import (
     DELIMITER_COLOUR,
     REPEAT_COLOUR,
     BitSequenceEnv,
     Episode,
     FlagChannel,
-    check_int,
-    check_range,
 )
 
 
@@ -105,26 +102,22 @@ class RepeatCopy(BitSequenceEnv):
         end_marker: bool = True,
         render_mode: str | None = None,
     ) -> None:
-        bits = check_int("bits", bits, 1)
-        self.min_length, self.max_length = check_range(
+        bits = check_int("bits", bits, minimum=1)
+        self.min_length, self.max_length = check_int_range(
             "min_length", min_length, "max_length", max_length, 1
         )
-        self.min_repeats, self.max_repeats = check_range(
+        self.min_repeats, self.max_repeats = check_int_range(
             "min_repeats", min_repeats, "max_repeats", max_repeats, 1
         )
-        if (
-            isinstance(repeat_scale, bool)
-            or not isinstance(repeat_scale, int | float)
-            or not math.isfinite(repeat_scale)
-            or repeat_scale < self.max_repeats
-        ):
+        repeat_scale = check_number("repeat_scale", repeat_scale)
+        if repeat_scale < self.max_repeats:
             raise ValueError(
                 f"repeat_scale must be a finite number >= max_repeats ({self.max_repeats}) so that "
                 f"N / repeat_scale lies in [0, 1], got {repeat_scale!r}"
             )
         if not isinstance(end_marker, bool | np.bool_):
             raise ValueError(f"end_marker must be True or False, got {end_marker!r}")
-        self.repeat_scale = float(repeat_scale)
+        self.repeat_scale = repeat_scale
         self.end_marker = bool(end_marker)
         longest_output = self.max_repeats * self.max_length + int(self.end_marker)
         super().__init__(
