@@ -168,8 +168,12 @@ class MemoryCore(nn.Module, abc.ABC):
         y, state = self(x.unsqueeze(0), state)
         return y.squeeze(0), state
 
-    def read_trace(self, state: Any) -> Recall:
-        """What the step that produced ``state`` read and wrote. Default: nothing."""
+    def read_trace(self, state: Any) -> Recall | None:
+        """What the step that produced ``state`` read and wrote, for recording only.
+
+        Default: an empty ``Recall`` (nothing addressable). A user core may also return
+        ``None`` (or not define it at all): the step then records no recall.
+        """
         return Recall()
 
     def step_loss(self, state: Any) -> Tensor | None:
