@@ -126,7 +126,7 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
     """``value`` if it is one of ``choices``.
 
     Raises:
-        ValueError: ``"<name> must be one of a, b, got <value>"``.
+        ValueError: ``"<name> must be one of ('a', 'b'), got <value>"``.
     """
     options = tuple(choices)
     try:
@@ -134,6 +134,5 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
     except TypeError:  # unhashable or incomparable: not a choice
         accepted = False
     if not accepted:
-        listed = ", ".join(str(option) for option in options)
-        raise CheckError(name, f"one of {listed}", show(value))
+        raise CheckError(name, f"one of {options!r}", show(value))
     return value

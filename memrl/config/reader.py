@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from memrl.checks import CheckError, check_choice, check_int, check_number, show
+from memrl.checks import CheckError, check_int, check_number, show
 
 __all__ = ["ConfigError", "Reader", "as_float", "as_int", "describe"]
 
@@ -58,8 +58,8 @@ class Reader:
             return None
         if not isinstance(value, str) or not value:
             self.fail(key, f"expected a non-empty string, got {describe(value)}")
-        if choices is not None:
-            self.checked(key, check_choice, value, choices)
+        if choices is not None and value not in choices:
+            self.fail(key, f"expected one of {', '.join(choices)}; got {value!r}")
         return value
 
     def integer(self, key: str, default: Any = ..., minimum: int | None = None) -> Any:

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memrl.checks import check_int, check_number
+from memrl.checks import check_choice, check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype, reset_where
 from memrl.memory.dnc_kernels import content_weights, temporal_linkage
@@ -183,11 +183,7 @@ class DNC(MemoryCore):
         self.read_heads = check_int("read_heads", read_heads, minimum=1)
         self.write_heads = check_int("write_heads", write_heads, minimum=1)
         self.controller_size = check_int("controller_size", controller_size, minimum=1)
-        if read_addressing not in READ_ADDRESSINGS:
-            raise ValueError(
-                f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
-            )
-        self.read_addressing = read_addressing
+        self.read_addressing = check_choice("read_addressing", read_addressing, READ_ADDRESSINGS)
         gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
         self.register_buffer("gumbel_tau", torch.tensor(gumbel_tau))
 

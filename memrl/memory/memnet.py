@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from memrl.checks import check_int, check_number
+from memrl.checks import check_choice, check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
@@ -112,10 +112,7 @@ class MemNet(MemoryCore):
         memory_slots = check_int("memory_slots", memory_slots, minimum=1)
         key_size = check_int("key_size", key_size, minimum=1)
         hops = check_int("hops", hops, minimum=1)
-        if read_addressing not in READ_ADDRESSING:
-            raise ValueError(
-                f"read_addressing must be one of {READ_ADDRESSING}, got {read_addressing!r}"
-            )
+        read_addressing = check_choice("read_addressing", read_addressing, READ_ADDRESSING)
         gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
         self.input_size = input_size
         self.output_size = key_size

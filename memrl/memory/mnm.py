@@ -64,7 +64,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memrl.checks import check_int
+from memrl.checks import check_choice, check_int
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
 
@@ -285,8 +285,7 @@ class MNM(MemoryCore):
         read_heads = check_int("read_heads", read_heads, minimum=1)
         write_heads = check_int("write_heads", write_heads, minimum=1)
         write_steps = check_int("write_steps", write_steps, minimum=1)
-        if update not in UPDATES:
-            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+        update = check_choice("update", update, UPDATES)
         self.input_size = input_size
         self.controller_size = controller_size
         self.key_size = key_size

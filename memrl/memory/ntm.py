@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memrl.checks import check_int, check_number
+from memrl.checks import check_choice, check_int, check_number
 from memrl.memory import addressing
 from memrl.memory.base import MemoryCore, Recall, module_device_dtype
 from memrl.memory.registry import register_core
@@ -166,12 +166,8 @@ class NTM(MemoryCore):
                 f"shift_range must satisfy 2 * shift_range + 1 <= memory_slots "
                 f"(= {memory_slots}), got {shift_range}"
             )
-        if controller not in CONTROLLERS:
-            raise ValueError(f"controller must be one of {CONTROLLERS}, got {controller!r}")
-        if read_addressing not in READ_ADDRESSINGS:
-            raise ValueError(
-                f"read_addressing must be one of {READ_ADDRESSINGS}, got {read_addressing!r}"
-            )
+        controller = check_choice("controller", controller, CONTROLLERS)
+        read_addressing = check_choice("read_addressing", read_addressing, READ_ADDRESSINGS)
         memory_init = check_number("memory_init", memory_init)
         gumbel_tau = check_number("gumbel_tau", gumbel_tau, positive=True)
 
