@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from core_sizes import TINY
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -25,15 +26,6 @@ from memrl.envs import make_vec
 from memrl.memory import MemoryCore, core_names, index_state, register_core
 from memrl.memory.registry import accepted_kwargs
 from memrl.sb3 import ActorCriticState, MemoryActorCriticPolicy, MemoryPPO
-
-TINY = dict(
-    memory_slots=8,
-    slot_size=8,
-    read_heads=1,
-    controller_size=16,
-    hidden_size=16,
-    key_size=8,
-)
 
 
 def tiny_kwargs(name: str) -> dict:

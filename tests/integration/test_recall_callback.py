@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from core_sizes import TINY_TWO_READS as TINY
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from memrl.envs import make, make_vec
@@ -11,14 +12,6 @@ from memrl.memory.registry import accepted_kwargs
 from memrl.recall import RecallCallback, load_episode, record_episodes
 from memrl.sb3 import MemoryPPO
 
-TINY = dict(
-    memory_slots=8,
-    slot_size=8,
-    read_heads=2,
-    controller_size=16,
-    hidden_size=16,
-    key_size=8,
-)
 TMAZE = dict(corridor_length=3)
 
 

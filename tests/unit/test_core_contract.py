@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import pytest
 import torch
+from core_sizes import SMALL
 
 import memrl
 from memrl.memory import (
@@ -20,17 +21,6 @@ from memrl.memory import (
 from memrl.memory.registry import accepted_kwargs
 
 INPUT_SIZE = 5
-# Small sizes so the whole contract suite runs in seconds; passed only where accepted.
-SMALL = dict(
-    memory_slots=6,
-    slot_size=4,
-    read_heads=2,
-    write_heads=1,
-    controller_size=12,
-    hidden_size=12,
-    key_size=4,
-    hops=2,
-)
 
 
 def small_core(name: str, **overrides) -> MemoryCore:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from core_sizes import SMALL
 from torch import nn
 
 from memrl.memory import (
@@ -23,16 +24,6 @@ from memrl.memory.registry import accepted_kwargs
 
 HARD_READ_CORES = ["ntm", "dnc", "memnet"]
 INPUT_SIZE = 5
-SMALL = dict(
-    memory_slots=6,
-    slot_size=4,
-    read_heads=2,
-    write_heads=1,
-    controller_size=12,
-    hidden_size=12,
-    key_size=4,
-    hops=2,
-)
 STEPS, BATCH = 8, 4
 
 
