@@ -13,7 +13,14 @@ from pathlib import Path
 
 from memrl.config import ConfigError
 
-__all__ = ["add_train_arguments", "build_parser", "main", "reproduce_main", "run_train"]
+__all__ = [
+    "add_train_arguments",
+    "build_parser",
+    "main",
+    "reproduce_main",
+    "run_command",
+    "run_train",
+]
 
 EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by SIGINT
 
@@ -72,8 +79,11 @@ def _add_device_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``memrl train`` (shared with ``scripts/train.py``)."""
+    """The options of ``memrl train`` (shared with ``scripts/train.py``); the parsed
+    arguments name their handler, so :func:`run_command` runs them."""
     from memrl.run import DEFAULT_AGENT, DEFAULT_ENV, DEFAULT_STEPS
+
+    parser.set_defaults(command="train", handler=run_train)
 
     parser.add_argument(
         "--agent",
@@ -127,12 +137,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _latest_run(root: Path = Path("runs")) -> Path:
-    candidates = [p.parent for p in root.glob("*/checkpoint.zip")]
-    if not candidates:
+    from memrl.run import CHECKPOINT_FILE
+
+    checkpoints = list(root.glob(f"*/{CHECKPOINT_FILE}"))
+    if not checkpoints:
         raise FileNotFoundError(
             f"--resume without --run-dir: no run with a checkpoint under {root}/"
         )
-    return max(candidates, key=lambda p: (p / "checkpoint.zip").stat().st_mtime)
+    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -172,7 +184,8 @@ def run_train(args: argparse.Namespace) -> int:
                 overrides.append(f"{key}={value}")
         if args.n_envs is not None:
             overrides.append(f"agent.n_envs={args.n_envs}")
-        config = run.load_run_config(args.config, [_run_key(o) for o in overrides])
+        # As with --agent: keys that are not the run's are the agent's.
+        config = run.load_run_config(args.config, [run.route_override(o) for o in overrides])
         run_dir = Path(args.run_dir or run.default_run_dir(config.agent.name, config.env))
     else:
         config = run.make_run_config(
@@ -215,13 +228,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_key(text: str) -> str:
-    """``--set`` with ``--config``: agent keys get the ``agent.`` prefix, as for --agent."""
-    from memrl.run import _route_override
-
-    return _route_override(text)
-
-
 def _run_eval(args: argparse.Namespace) -> int:
     from memrl import run
 
@@ -237,6 +243,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    """``memrl bench`` (and the reproduction scripts) with parsed arguments."""
     from memrl import run
     from memrl.config import agent_presets
 
@@ -286,7 +293,7 @@ def _run_list(args: argparse.Namespace) -> int:
     for name, path in suites.items():
         try:
             suite = load_suite(path)
-            summary = ", ".join(entry.env_config().label for entry in suite.envs)
+            summary = ", ".join(entry.env.label for entry in suite.envs)
         except ConfigError as error:
             summary = f"(invalid: {error})"
         print(f"  {name:<{width}}  {summary}")
@@ -314,7 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C saves a checkpoint; --resume continues it.",
     )
     add_train_arguments(train)
-    train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser(
         "eval",
@@ -432,10 +438,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``memrl`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Run parsed arguments' ``handler`` for their ``command``; configuration and file errors
+    become a message and exit code 2, Ctrl-C exit code 130."""
     try:
         return args.handler(args)
     except (ConfigError, FileExistsError, FileNotFoundError) as error:
@@ -447,18 +452,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memrl`` console script; returns the exit code."""
+    return run_command(build_parser().parse_args(argv))
+
+
 def reproduce_main(suite: str, argv: Sequence[str] | None, description: str) -> int:
     """A reproduction script for ``suite``: ``memrl bench`` with the suite fixed and defaults
     for a full reproduction (every preset, 3 seeds, 2 jobs, results/<suite>)."""
-    from memrl.config import agent_presets
-
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--agents",
-        default=",".join(agent_presets()),
-        help="comma-separated agent presets (default: all)",
+        "--agents", default=None, help="comma-separated agent presets (default: all)"
     )
     parser.add_argument("--seeds", type=_positive_int, default=3, help="seeds (default 3)")
     parser.add_argument("--jobs", type=_positive_int, default=2, help="parallel processes")
@@ -470,24 +476,8 @@ def reproduce_main(suite: str, argv: Sequence[str] | None, description: str) -> 
         parser,
         "override a setting of every run (as for memrl train)",
     )
-    args = parser.parse_args(argv)
-    bench_argv = [
-        "bench",
-        suite,
-        "--agents",
-        args.agents,
-        "--seeds",
-        str(args.seeds),
-        "--jobs",
-        str(args.jobs),
-        "--steps-scale",
-        str(args.steps_scale),
-    ]
-    if args.out is not None:
-        bench_argv += ["--out", args.out]
-    if args.overrides:
-        bench_argv += ["--set", *args.overrides]
-    return main(bench_argv)
+    parser.set_defaults(suite=suite, command="bench", handler=_run_bench)
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train one agent on one environment: the same options and code as `memrl train`.
 
-    python scripts/train.py                      # dnc on memrl/TMaze-v0 (solved in minutes)
+    python scripts/train.py                      # memnet on memrl/TMaze-v0 (solved in minutes)
     python scripts/train.py --agent lstm --env memrl/GoalSearch-5x5-v0 --steps 100000
     python scripts/train.py --set memory_kwargs.memory_slots=32 env.kwargs.corridor_length=20
 
@@ -13,18 +13,19 @@ From Python, the same run is::
 
 import argparse
 import sys
+from collections.abc import Sequence
 
-from memrl.cli import add_train_arguments, main
+from memrl.cli import add_train_arguments, run_command
 
 
-def parse(argv: list[str]) -> list[str]:
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of `memrl train`; --help and argument errors under this script's name."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_train_arguments(parser)
-    parser.parse_args(argv)  # --help and argument errors here, under this script's name
-    return argv
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *parse(sys.argv[1:])]))
+    sys.exit(run_command(parse(sys.argv[1:])))

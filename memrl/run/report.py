@@ -1,0 +1,179 @@
+"""A benchmark's results: one row per agent and env over its seeds, written as
+``results.csv``, ``results.md`` and ``learning_curves.png``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memrl.atomic import atomic_write
+from memrl.config import SuiteConfig
+from memrl.run.evaluate import EvalResult, format_duration
+from memrl.run.files import is_finished, read_curve, read_eval
+from memrl.run.plan import PlannedRun
+
+__all__ = ["RESULT_COLUMNS", "bench_rows", "plot_curves", "write_results"]
+
+RESULT_COLUMNS = (
+    "agent",
+    "env",
+    "steps",
+    "solved_at",
+    "runs",
+    "final_return_mean",
+    "final_return_std",
+    "solved_runs",
+    "steps_to_solve_mean",
+    "train_seconds_mean",
+)
+
+
+def _steps_to_solve(curve: list[dict[str, float]], solved_at: float) -> float | None:
+    for row in curve:
+        if row["mean_return"] >= solved_at:
+            return row["steps"]
+    return None
+
+
+def _groups(planned: Sequence[PlannedRun]) -> dict[tuple[str, int], list[PlannedRun]]:
+    """The planned runs by (agent, env index), in planning order."""
+    groups: dict[tuple[str, int], list[PlannedRun]] = {}
+    for run in planned:
+        groups.setdefault((run.agent, run.env_index), []).append(run)
+    return groups
+
+
+def bench_rows(suite: SuiteConfig, planned: Sequence[PlannedRun]) -> list[dict[str, Any]]:
+    """One row (:data:`RESULT_COLUMNS`) per agent and env over the finished runs of its seeds;
+    means are NaN when no run finished."""
+    rows = []
+    for (agent, index), runs in _groups(planned).items():
+        env = suite.envs[index].env
+        solved_at = env.solved_at
+        finals, solve_steps, seconds = [], [], []
+        for run in runs:
+            if not is_finished(run.run_dir, run.config):
+                continue
+            result = EvalResult.from_dict(read_eval(run.run_dir))
+            finals.append(result.mean_return)
+            seconds.append(result.train_seconds or math.nan)
+            solve_steps.append(_steps_to_solve(read_curve(run.run_dir), solved_at))
+        reached = [s for s in solve_steps if s is not None]
+        values = (
+            agent,
+            env.label,
+            runs[0].config.steps,
+            solved_at,
+            len(finals),
+            float(np.mean(finals)) if finals else math.nan,
+            float(np.std(finals)) if finals else math.nan,
+            sum(final >= solved_at for final in finals),
+            float(np.mean(reached)) if reached else math.nan,
+            float(np.nanmean(seconds)) if seconds else math.nan,
+        )
+        rows.append(dict(zip(RESULT_COLUMNS, values, strict=True)))
+    return rows
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _markdown(suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float) -> str:
+    lines = [
+        f"# {suite.name}: results",
+        "",
+        f"Final return: deterministic evaluation after the whole budget (x{steps_scale:g} of "
+        "the suite's), mean ± std over seeds. Solved runs: final return at or above solved_at. "
+        "Steps to solve: first learning-curve evaluation (fewer episodes) at or above solved_at, "
+        "mean over the runs that got there.",
+        "",
+        "| agent | env | steps | final return | solved runs | steps to solve | time/run |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        seconds = row["train_seconds_mean"]
+        lines.append(
+            f"| {row['agent']} | {row['env']} | {row['steps']:,} | "
+            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} | "
+            f"{row['solved_runs']}/{row['runs']} (>= {row['solved_at']:g}) | "
+            f"{_fmt(row['steps_to_solve_mean'], 0)} | "
+            f"{'–' if math.isnan(seconds) else format_duration(seconds)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(
+    out_dir: Path,
+    suite: SuiteConfig,
+    rows: list[dict[str, Any]],
+    planned: Sequence[PlannedRun],
+    steps_scale: float,
+) -> str:
+    """Write ``results.csv``, ``results.md`` and ``learning_curves.png`` into ``out_dir``;
+    returns the Markdown."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out_dir / "results.csv", text.getvalue())
+    markdown = _markdown(suite, rows, steps_scale)
+    atomic_write(out_dir / "results.md", markdown)
+    plot_curves(out_dir / "learning_curves.png", suite, planned)
+    return markdown
+
+
+def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -> None:
+    """One panel per env: each agent's learning curve, mean over seeds (interpolated onto the
+    union of their evaluation steps) with a min-max band, and the env's ``solved_at``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(suite.envs)
+    columns = min(3, count)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
+    groups = _groups(planned)
+    agents = list(dict.fromkeys(run.agent for run in planned))
+    colours = plt.get_cmap("tab10")
+    for index, entry in enumerate(suite.envs):
+        axis = axes[index // columns][index % columns]
+        for number, agent in enumerate(agents):
+            curves = [read_curve(run.run_dir) for run in groups.get((agent, index), [])]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            grid = np.unique(np.concatenate([[r["steps"] for r in c] for c in curves]))
+            values = np.stack(
+                [
+                    np.interp(grid, [r["steps"] for r in c], [r["mean_return"] for r in c])
+                    for c in curves
+                ]
+            )
+            colour = colours(number % 10)
+            axis.plot(grid, values.mean(0), label=agent, color=colour)
+            if len(curves) > 1:
+                axis.fill_between(grid, values.min(0), values.max(0), color=colour, alpha=0.2)
+        axis.axhline(entry.env.solved_at, color="grey", linestyle="--", linewidth=1)
+        axis.set_title(entry.env.label, fontsize=10)
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel("eval return")
+        axis.legend(fontsize=8)
+    for index in range(count, rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    figure.suptitle(f"{suite.name}: mean over seeds (band: min-max); dashed: solved_at")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    atomic_write(path, buffer.getvalue())
