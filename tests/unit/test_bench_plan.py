@@ -1,0 +1,192 @@
+"""Benchmarks without training: planning (PlannedRun), the backend interface and the report.
+
+A stub backend "trains" a run by writing what a finished run leaves behind (config.yaml,
+model.zip, eval.json, curve.csv), so these tests take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from memrl.config import ConfigError, SuiteConfig
+from memrl.run import (
+    Backend,
+    EvalResult,
+    LocalBackend,
+    PlannedRun,
+    bench,
+    is_finished,
+    plan_runs,
+)
+from memrl.run.files import MODEL_FILE, add_curve_row, write_config, write_eval
+from memrl.run.plan import pending_runs
+
+AGENTS = ["mlp", "lstm"]
+
+
+@pytest.fixture
+def suite() -> SuiteConfig:
+    return SuiteConfig.from_dict(
+        {
+            "name": "stub",
+            "envs": [
+                {
+                    "id": "memrl/TMaze-v0",
+                    "kwargs": {"corridor_length": 2},
+                    "steps": 400,
+                    "solved_at": 0.9,
+                    "eval_episodes": 50,
+                },
+                {"id": "memrl/Copy-v0", "steps": 1000, "solved_at": 0.95, "eval_episodes": 4},
+            ],
+        },
+        "test suite",
+    )
+
+
+def final_return(run: PlannedRun) -> float:
+    """A made-up final return: lstm solves everything, mlp nothing."""
+    return 1.0 if run.agent == "lstm" else 0.25 * (run.seed + 1)
+
+
+def finish(run: PlannedRun) -> None:
+    """Leave behind what a finished training run writes."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(run.run_dir, run.config)
+    (run.run_dir / MODEL_FILE).write_bytes(b"not a model")
+    curve: list[dict[str, float]] = []
+    final = final_return(run)
+    for steps, value in ((0, 0.0), (run.config.steps // 2, final), (run.config.steps, final)):
+        row = dict(steps=float(steps), mean_return=value, std_return=0.0, seconds=1.0)
+        add_curve_row(run.run_dir, curve, {**row, "success_rate": math.nan, "train_return": 0.0})
+    result = EvalResult(final, 0.0, None, 4, True, 0.9, final >= 0.9, run.config.steps)
+    write_eval(run.run_dir, {**result.to_dict(), "train_seconds": 30.0})
+
+
+class StubBackend:
+    """Records what it is asked to run and finishes those runs without training."""
+
+    description = "stubbed"
+
+    def __init__(self) -> None:
+        self.calls: list[list[PlannedRun]] = []
+
+    def run(self, runs: Sequence[PlannedRun], say: Callable[[str], None]) -> None:
+        self.calls.append(list(runs))
+        for run in runs:
+            finish(run)
+
+
+def test_the_stub_is_a_backend() -> None:
+    backend: Backend = StubBackend()
+    assert backend.description == "stubbed"
+    assert LocalBackend(2).description == "2 at a time"
+
+
+def test_plan_runs_one_per_agent_env_and_seed(suite, tmp_path) -> None:
+    overrides = ["n_envs=2", "env.eval_episodes=8"]
+    planned = plan_runs(suite, AGENTS, 2, tmp_path, steps_scale=0.5, overrides=overrides)
+    assert [(r.agent, r.env_index, r.seed) for r in planned] == [
+        (agent, index, seed) for agent in AGENTS for index in (0, 1) for seed in (0, 1)
+    ]
+    first, copy = planned[0], planned[2]
+    assert first.run_dir == tmp_path / "runs" / "mlp" / "0-TMaze-v0_corridor_length=2" / "seed0"
+    assert planned[1].run_dir.name == "seed1" and planned[1].config.seed == 1
+    assert first.config.steps == 200 and copy.config.steps == 500
+    assert (first.config.checkpoint_every, first.config.eval_every) == (50, 20)
+    # The suite's env, with the env. override on top; curves use at most 20 episodes.
+    assert first.config.env.kwargs == {"corridor_length": 2}
+    assert first.config.env.eval_episodes == 8 and first.config.curve_episodes == 8
+    assert first.config.env.solved_at == 0.9 and copy.config.env.solved_at == 0.95
+    assert first.config.agent.n_envs == 2
+    with pytest.raises(AttributeError):
+        first.seed = 3  # frozen
+
+
+def test_backend_gets_exactly_the_unfinished_runs(suite, tmp_path) -> None:
+    planned = plan_runs(suite, AGENTS, 2, tmp_path)
+    finish(planned[0])
+    finish(planned[5])
+    # Started but interrupted (a config and no evaluation): still to run, resumed.
+    planned[3].run_dir.mkdir(parents=True)
+    write_config(planned[3].run_dir, planned[3].config)
+    messages: list[str] = []
+    backend = StubBackend()
+    result = bench(suite, AGENTS, seeds=2, out=tmp_path, log=messages.append, backend=backend)
+    assert backend.calls == [[r for i, r in enumerate(planned) if i not in (0, 5)]]
+    assert (result.ran, result.skipped) == (6, 2)
+    assert messages == [f"bench stub: 8 runs (2 already finished), stubbed -> {tmp_path}"]
+    assert all(is_finished(r.run_dir, r.config) for r in planned)
+
+    again = StubBackend()
+    rerun = bench(suite, AGENTS, seeds=2, out=tmp_path, log=None, backend=again)
+    assert again.calls == [[]]
+    assert (rerun.ran, rerun.skipped) == (0, 8)
+    assert rerun.rows == result.rows and rerun.markdown == result.markdown
+
+
+def test_results_are_tabulated_from_the_run_directories(suite, tmp_path) -> None:
+    first = bench(suite, AGENTS, seeds=2, out=tmp_path / "a", log=None, backend=StubBackend())
+    assert [(row["agent"], row["env"]) for row in first.rows] == [
+        ("mlp", "TMaze-v0 corridor_length=2"),
+        ("mlp", "Copy-v0"),
+        ("lstm", "TMaze-v0 corridor_length=2"),
+        ("lstm", "Copy-v0"),
+    ]
+    mlp, _, lstm, _ = first.rows
+    assert mlp["runs"] == 2 and mlp["solved_runs"] == 0
+    assert mlp["final_return_mean"] == pytest.approx(0.375)
+    assert math.isnan(mlp["steps_to_solve_mean"])
+    assert lstm["solved_runs"] == 2 and lstm["steps_to_solve_mean"] == 200.0
+    assert lstm["train_seconds_mean"] == 30.0
+    markdown = (tmp_path / "a" / "results.md").read_text()
+    assert markdown == first.markdown and markdown.startswith("# stub: results")
+    assert (
+        "| lstm | TMaze-v0 corridor_length=2 | 400 | 1.00 ± 0.00 | 2/2 (>= 0.9) | 200 | 30s |"
+        in (markdown)
+    )
+    assert "| mlp | Copy-v0 | 1,000 | 0.38 ± 0.12 | 0/2 (>= 0.95) | – | 30s |" in markdown
+    csv_lines = (tmp_path / "a" / "results.csv").read_text().splitlines()
+    assert csv_lines[0] == (
+        "agent,env,steps,solved_at,runs,final_return_mean,final_return_std,solved_runs,"
+        "steps_to_solve_mean,train_seconds_mean"
+    )
+    assert len(csv_lines) == 5
+    assert (tmp_path / "a" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # The same runs, finished by another backend elsewhere: the same tables.
+    second = bench(suite, AGENTS, seeds=2, out=tmp_path / "b", log=None, backend=StubBackend())
+    assert second.markdown == first.markdown
+    assert (tmp_path / "b" / "results.csv").read_text() == "\n".join(csv_lines) + "\n"
+
+
+def test_a_run_directory_of_another_configuration_is_refused(suite, tmp_path) -> None:
+    planned = plan_runs(suite, AGENTS, 1, tmp_path)
+    planned[0].run_dir.mkdir(parents=True)
+    write_config(planned[0].run_dir, planned[0].config.replace(seed=7))
+    with pytest.raises(ConfigError, match="another configuration"):
+        pending_runs(planned)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"seeds": 0}, "seeds must be an integer >= 1, got 0"),
+        ({"jobs": 0}, "jobs must be an integer >= 1, got 0"),
+        ({"steps_scale": 0.0}, "steps_scale must be a finite number > 0, got 0.0"),
+    ],
+)
+def test_bench_arguments_are_checked(suite, tmp_path, arguments, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        bench(suite, AGENTS, out=tmp_path, log=None, **arguments)
+
+
+def test_bench_needs_agents(suite, tmp_path) -> None:
+    with pytest.raises(ValueError, match="no agents given"):
+        bench(suite, [], out=tmp_path, log=None, backend=StubBackend())
+
+
+def test_an_empty_plan_leaves_a_local_backend_idle() -> None:
+    LocalBackend(1).run([], say=lambda _: pytest.fail("nothing ran"))
