@@ -1,9 +1,9 @@
-"""Replay modules import one way (no circle, HTML without the GIF/MP4 writers), and every
-replay file and episode record is created with the umask's permissions."""
+"""The HTML page loads without the GIF/MP4 writers (the import graph itself is checked in
+test_import_layers.py), and every replay file and episode record is created with the
+umask's permissions."""
 
 from __future__ import annotations
 
-import ast
 import os
 import stat
 import subprocess
@@ -19,48 +19,6 @@ from memrl.recall.records import EpisodeRecord
 from memrl.recall.render import write_gif, write_mp4
 
 RECALL_DIR = Path(memrl.recall.__file__).parent
-
-
-def recall_imports(path: Path) -> set[str]:
-    """Names of the memrl.recall modules ``path`` imports anywhere (also inside functions)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        imported |= {name for name in names if name.startswith("memrl.recall")}
-    modules = {f"memrl.recall.{p.stem}" for p in RECALL_DIR.glob("*.py")}
-    return {name for name in imported if name in modules or name == "memrl.recall"}
-
-
-def test_recall_modules_import_each_other_one_way() -> None:
-    graph = {
-        f"memrl.recall.{path.stem}": recall_imports(path)
-        for path in RECALL_DIR.glob("*.py")
-        if path.name != "__init__.py"
-    }
-    for module, imported in graph.items():
-        # The package imports all of them, so importing the package back is a circle too.
-        assert "memrl.recall" not in imported, f"{module} imports the memrl.recall package"
-    ordered: list[str] = []
-    remaining = dict(graph)
-    while remaining:
-        ready = [m for m, deps in remaining.items() if deps - {m} <= set(ordered)]
-        assert ready, f"import circle among {sorted(remaining)}"
-        ordered += sorted(ready)
-        for module in ready:
-            del remaining[module]
-    below_html = set()
-    pending = ["memrl.recall.html"]
-    while pending:
-        for dependency in graph[pending.pop()]:
-            if dependency not in below_html:
-                below_html.add(dependency)
-                pending.append(dependency)
-    assert "memrl.recall.render" not in below_html
 
 
 def test_html_page_loads_without_the_video_writers() -> None:
