@@ -25,6 +25,8 @@ from torch import Tensor, nn
 
 State = TypeVar("State", bound=tuple)
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 @dataclass(frozen=True)
 class Recall:
@@ -107,6 +109,22 @@ def cat_states(states: list[State]) -> State:
     return map_state(lambda *ts: torch.cat(ts, dim=0), *states)
 
 
+def steps_with_starts(episode_starts: Tensor | None, steps: int) -> list[bool]:
+    """For each of ``steps`` steps: may an episode start there (``episode_starts [T, B]``)?
+
+    Lets an unroll skip ``reset_where`` (a ``torch.where`` over the whole state) at the
+    steps where no element resets, which in training is nearly all of them. For ``T > 1``
+    this reads ``episode_starts`` on the host once per sequence (free on the CPU, one
+    transfer per minibatch on a GPU); a single step (rollouts) is not looked at, so
+    collection never waits for the device: it resets where the mask says, as before.
+    """
+    if episode_starts is None:
+        return [False] * steps
+    if steps == 1:
+        return [True]
+    return episode_starts.detach().any(dim=1).tolist()
+
+
 def module_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
     """The device and floating dtype of a module's first parameter (cpu/float32 if none)."""
     for p in module.parameters():
@@ -137,6 +155,8 @@ class MemoryCore(nn.Module, abc.ABC):
 
     input_size: int
     output_size: int
+    # torch.compile mode of the per-step functions (set_compile); None: eager.
+    compile_mode: str | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> MemoryCore:
         if not (_overrides(cls, "step") or _overrides(cls, "forward") or _overrides(cls, "unroll")):
@@ -154,6 +174,30 @@ class MemoryCore(nn.Module, abc.ABC):
         Learned initial values are broadcast with ``expand`` (no copy), so gradients reach
         them. ``device`` defaults to the device of the core's parameters.
         """
+
+    def set_compile(self, mode: str | None = "default") -> None:
+        """Compile the per-step function(s) with ``torch.compile(mode=mode)`` from now on
+        (``None``: back to eager). The recurrence stays a Python loop over compiled steps,
+        so the compile cost does not grow with the sequence length.
+
+        ``mode`` is torch.compile's: ``"default"``, ``"reduce-overhead"`` (CUDA graphs on
+        a GPU) or ``"max-autotune"``. Inductor keeps compiled code in its on-disk cache, so
+        a second process with the same shapes starts in seconds instead of a minute.
+        """
+        if mode is not None and mode not in COMPILE_MODES:
+            raise ValueError(f"compile mode must be one of {COMPILE_MODES} or None, got {mode!r}")
+        self.compile_mode = mode
+        self._compiled_steps: dict[str, Callable[..., Any]] = {}
+
+    def compiled(self, name: str) -> Callable[..., Any]:
+        """The bound method ``name`` (a per-step function of this core), compiled when
+        :meth:`set_compile` asked for it, else the method itself."""
+        method = getattr(self, name)
+        if self.compile_mode is None:
+            return method
+        if name not in self._compiled_steps:
+            self._compiled_steps[name] = torch.compile(method, mode=self.compile_mode)
+        return self._compiled_steps[name]
 
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
         """One time step: ``x [B, F]`` and the previous state -> ``(y [B, O], state)``.
@@ -216,13 +260,15 @@ class MemoryCore(nn.Module, abc.ABC):
         if not _overrides(cls, "step") and not with_loss:
             y, state = self(x, state, episode_starts)
             return y, state, None
-        initial = self.initial_state(x.shape[1], x.device) if episode_starts is not None else None
+        resets = steps_with_starts(episode_starts, x.shape[0])
+        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
+        step = self.compiled("step")
         outputs, losses = [], []
         # unbind, not x[t]: each x[t]'s backward would fill a zero tensor as large as x.
         for t, x_t in enumerate(x.unbind(0)):
-            if initial is not None:
+            if resets[t]:
                 state = reset_where(episode_starts[t], state, initial)
-            y, state = self.step(x_t, state)
+            y, state = step(x_t, state)
             outputs.append(y)
             if with_loss:
                 losses.append(self.step_loss(state))
