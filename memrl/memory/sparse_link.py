@@ -149,10 +149,17 @@ def _update_rows(
     old = torch.addcmul(decay * value, row.unsqueeze(-1), at_index[:, 1])
 
     # Candidates already among the old entries (their new part is in ``old``) or on the
-    # diagonal are never kept.
-    repeated = (index.unsqueeze(-1) == new_index[:, None, None, :]).any(dim=-2)
-    slots = torch.arange(n, device=index.device).view(1, n, 1)
-    repeated |= new_index.unsqueeze(1) == slots
+    # diagonal are never kept. They are found in O(N K) through the candidate position of
+    # each slot (c, or c = C for slots that are no candidate).
+    c = new_index.shape[-1]
+    positions = torch.arange(c, device=index.device).expand(m, c)
+    position_of = torch.full((m, n), c, device=index.device).scatter(-1, new_index, positions)
+    hits = torch.cat(
+        [position_of.gather(-1, index.reshape(m, n * k)).view(m, n, k), position_of.unsqueeze(-1)],
+        dim=-1,
+    )
+    repeated = torch.zeros(m, n, c + 1, dtype=torch.bool, device=index.device)
+    repeated = repeated.scatter(-1, hits, True)[..., :c]
     fresh = (row.unsqueeze(-1) * new_value.unsqueeze(1)).masked_fill(repeated, -torch.inf)
 
     candidates = torch.cat([old, fresh], dim=-1)
