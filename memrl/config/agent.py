@@ -30,6 +30,7 @@ MEMORY_ONLY_KEYS = (
     "seq_len",
     "meta_loss_coef",
     "gumbel",
+    "compile",
 )
 
 
@@ -126,6 +127,8 @@ class AgentConfig:
     ``"ppo"`` (SB3's PPO without memory, the reference); the keys in ``MEMORY_ONLY_KEYS``
     are only accepted with ``memory_ppo``. ``seq_len`` must divide ``n_steps`` and
     ``batch_size`` must be a multiple of ``seq_len`` and at most ``n_steps * n_envs``.
+    ``compile`` (``false``, ``true`` or a torch.compile mode such as ``reduce-overhead``)
+    compiles the cores' per-step functions (``MemoryActorCriticPolicy(compile=...)``).
     """
 
     name: str
@@ -152,6 +155,7 @@ class AgentConfig:
     seq_len: int | None = None
     meta_loss_coef: float = 1.0
     gumbel: GumbelSchedule | None = None
+    compile: bool | str = False
     device: str = "auto"
 
     @property
@@ -230,6 +234,7 @@ class AgentConfig:
             if algorithm == "memory_ppo"
             else 1.0,
             gumbel=gumbel,
+            compile=_compile(reader) if algorithm == "memory_ppo" else False,
             device=reader.string("device", "auto", choices=DEVICES),
         )
 
@@ -275,6 +280,7 @@ class AgentConfig:
                 memory=self.memory,
                 memory_kwargs=copy.deepcopy(self.memory_kwargs),
                 shared_memory=self.shared_memory,
+                compile=self.compile,
             )
         kwargs["policy_kwargs"] = policy_kwargs
         return kwargs
@@ -282,6 +288,19 @@ class AgentConfig:
 
 def _unit_interval(reader: Reader, key: str, default: float) -> float:
     return reader.number(key, default, minimum=0.0, maximum=1.0)
+
+
+def _compile(reader: Reader) -> bool | str:
+    from memrl.memory.base import COMPILE_MODES
+
+    value = reader.data.get("compile", False)
+    if isinstance(value, bool) or value in COMPILE_MODES:
+        return value
+    reader.fail(
+        "compile",
+        f"expected true, false or a torch.compile mode ({', '.join(COMPILE_MODES)}); "
+        f"got {describe(value)}",
+    )
 
 
 def _net_arch(reader: Reader) -> list[int] | dict[str, list[int]] | None:

@@ -22,7 +22,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
+from memrl.checks import CheckError, show
 from memrl.memory import MemoryCore, make_core
+from memrl.memory.base import COMPILE_MODES
 from memrl.sb3.encoders import default_encoder_class
 
 
@@ -31,6 +33,20 @@ class ActorCriticState(NamedTuple):
 
     actor: tuple
     critic: tuple
+
+
+def compile_mode(compile: bool | str) -> str | None:
+    """The torch.compile mode a ``compile`` option asks for: ``False`` -> ``None`` (eager),
+    ``True`` -> ``"default"``, a mode name (``memrl.memory.base.COMPILE_MODES``) -> itself.
+
+    Raises:
+        ValueError: ``"compile must be True, False or one of (...), got ..."``.
+    """
+    if isinstance(compile, bool):
+        return "default" if compile else None
+    if isinstance(compile, str) and compile in COMPILE_MODES:
+        return compile
+    raise CheckError("compile", f"True, False or one of {COMPILE_MODES!r}", show(compile))
 
 
 class MemoryExtractor(nn.Module):
@@ -43,6 +59,9 @@ class MemoryExtractor(nn.Module):
         encoder_class: an SB3 ``BaseFeaturesExtractor`` class; chosen by the space if None.
         encoder_kwargs: its keyword arguments.
         normalize_images: scale uint8 images to [0, 1] (SB3's preprocessing).
+        compile: compile the core's per-step function with torch.compile (``True``: mode
+            ``"default"``; or a mode name such as ``"reduce-overhead"``); see
+            ``MemoryCore.set_compile``.
     """
 
     def __init__(
@@ -53,13 +72,17 @@ class MemoryExtractor(nn.Module):
         encoder_class: type[BaseFeaturesExtractor] | None = None,
         encoder_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
+        mode = compile_mode(compile)
         self.observation_space = observation_space
         self.normalize_images = normalize_images
         encoder_class = encoder_class or default_encoder_class(observation_space)
         self.encoder = encoder_class(observation_space, **(encoder_kwargs or {}))
         self.core = make_core(memory, self.encoder.features_dim, **(memory_kwargs or {}))
+        if mode is not None:
+            self.core.set_compile(mode)
         self.features_dim = self.core.output_size
 
     def initial_state(self, n: int, device: torch.device | str | None = None) -> tuple:
@@ -102,6 +125,11 @@ class MemoryActorCriticPolicy(ActorCriticPolicy):
         memory_kwargs: core constructor arguments.
         shared_memory: one core for actor and critic (default); otherwise each has its own
             encoder and core, and the state is an ``ActorCriticState``.
+        compile: compile the per-step function of every core with torch.compile: ``False``
+            (default, eager), ``True`` (mode ``"default"``) or a torch.compile mode name
+            (``"reduce-overhead"`` captures the step in CUDA graphs on a GPU). The first
+            iterations pay the compile time (about a minute on a CPU; Inductor caches it on
+            disk for later processes). Saved with the model.
     """
 
     features_extractor: MemoryExtractor
@@ -117,6 +145,7 @@ class MemoryActorCriticPolicy(ActorCriticPolicy):
         memory: str | type[MemoryCore] = "lstm",
         memory_kwargs: dict[str, Any] | None = None,
         shared_memory: bool = True,
+        compile: bool | str = False,
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         share_features_extractor: bool | None = None,
@@ -131,6 +160,9 @@ class MemoryActorCriticPolicy(ActorCriticPolicy):
         self.memory = memory
         self.memory_kwargs = dict(memory_kwargs or {})
         self.shared_memory = shared_memory
+        compile_mode(compile)  # a bad value fails here, before anything is built
+        # not self.compile: that would hide nn.Module.compile
+        self.compile_cores = compile
         if net_arch is None:
             net_arch = dict(pi=[64], vf=[64])
         super().__init__(
@@ -157,6 +189,7 @@ class MemoryActorCriticPolicy(ActorCriticPolicy):
             self.features_extractor_class,
             self.features_extractor_kwargs,
             self.normalize_images,
+            self.compile_cores,
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -179,6 +212,7 @@ class MemoryActorCriticPolicy(ActorCriticPolicy):
             memory=self.memory,
             memory_kwargs=self.memory_kwargs,
             shared_memory=self.shared_memory,
+            compile=self.compile_cores,
         )
         return data
 

@@ -22,6 +22,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor
 
 from memrl.memory import MemoryCore, make_core
+from memrl.sb3.policy import compile_mode
 
 
 class WindowMemoryExtractor(BaseFeaturesExtractor):
@@ -31,6 +32,8 @@ class WindowMemoryExtractor(BaseFeaturesExtractor):
         observation_space: ``Box`` of shape ``(k, 1 + D)`` from ``HistoryWindow``.
         memory: registered core name or ``MemoryCore`` class.
         memory_kwargs: core constructor arguments (``input_size`` is ``D``).
+        compile: compile the core's per-step function with torch.compile: ``False``
+            (eager), ``True`` (mode ``"default"``) or a torch.compile mode name.
     """
 
     def __init__(
@@ -38,13 +41,17 @@ class WindowMemoryExtractor(BaseFeaturesExtractor):
         observation_space: spaces.Box,
         memory: str | type[MemoryCore] = "lstm",
         memory_kwargs: dict[str, Any] | None = None,
+        compile: bool | str = False,
     ) -> None:
+        mode = compile_mode(compile)
         if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 2:
             raise ValueError(
                 "WindowMemoryExtractor needs the (k, 1 + D) Box observations of "
                 f"memrl.envs.HistoryWindow, got {observation_space}"
             )
         core = make_core(memory, observation_space.shape[1] - 1, **(memory_kwargs or {}))
+        if mode is not None:
+            core.set_compile(mode)
         super().__init__(observation_space, core.output_size)
         self.core = core.eval()  # always: see train
 
