@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TINY_BENCH = ["--agents", "mlp", "--seeds", "1", "--jobs", "1"]
@@ -106,3 +107,41 @@ def test_bench_recall_overhead_compares_with_the_callback_off() -> None:
     rows = table_rows(out)  # callback: fps wall, ratio to off wall, ...
     assert {"off", "default", "every-episode"} <= set(rows)
     assert rows["off"][1] == "1.000"
+
+
+def test_bench_training_compile_adds_the_compile_time_of_the_memory_agents() -> None:
+    # lstm's cuDNN unroll has no per-step function to compile: this checks the option and
+    # the column, cheaply (a compiled step costs a minute on a cold Inductor cache).
+    agents = ["--agents", "ppo,lstm", "--seq-len", "16", "--no-memory-report"]
+    out = script("bench_training.py", *agents, *TINY_PPO, "--compile").stdout
+    rows = table_rows(out)  # agent: fps, vs RecurrentPPO, vs PPO, collect, train, compile s
+    assert "compiled (default)" in out
+    assert rows["agent"][-1] == "compile s"
+    assert rows["ppo"][-1] == "-"  # SB3's PPO stays eager
+    float(rows["lstm"][-1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_bench_training_refuses_cuda_without_cuda() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_training.py"), "--device", "cuda"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--device cuda: CUDA is not available here" in result.stderr
+
+
+def test_bench_training_refuses_an_unknown_agent_and_compile_mode() -> None:
+    for args, words in [
+        (["--agents", "ppo,hopfield"], "unknown agent 'hopfield'"),
+        (["--compile", "fastest"], "invalid choice: 'fastest'"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, str(SCRIPTS / "bench_training.py"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2 and words in result.stderr, result.stderr
