@@ -50,12 +50,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memrl.checks import check_choice, check_int, check_number
-from memrl.memory import addressing
-from memrl.memory.base import MemoryCore, Recall, module_device_dtype, reset_where
+from memrl.memory import addressing, lstm_kernels
+from memrl.memory.access_kernels import DNCRead, DNCWrite, SplitInterface
+from memrl.memory.base import (
+    MemoryCore,
+    Recall,
+    module_device_dtype,
+    reset_where,
+    steps_with_starts,
+)
 from memrl.memory.dnc_kernels import content_weights, temporal_linkage
 from memrl.memory.registry import register_core
 
@@ -233,28 +239,8 @@ class DNC(MemoryCore):
 
     def split_interface(self, xi: Tensor) -> _Interface:
         """Split the raw interface vector ``xi [B, I]`` and squash each part to its range."""
-        b = xi.shape[0]
-        n_read, n_write, w = self.read_heads, self.write_heads, self.slot_size
-        linear, strengths, gates, modes = torch.split(xi, self._group_sizes, dim=-1)
-        strengths = 1.0 + F.softplus(strengths)
-        gates = torch.sigmoid(gates)
-        read_keys, write_keys, write_vectors = torch.split(
-            linear, [n_read * w, n_write * w, n_write * w], dim=-1
-        )
-        erase, free_gates, allocation_gates, write_gates = torch.split(
-            gates, [n_write * w, n_read, n_write, n_write], dim=-1
-        )
         return _Interface(
-            read_keys=read_keys.view(b, n_read, w),
-            read_strengths=strengths[:, :n_read],
-            write_keys=write_keys.view(b, n_write, w),
-            write_strengths=strengths[:, n_read:],
-            erase=erase.view(b, n_write, w),
-            write_vectors=write_vectors.view(b, n_write, w),
-            free_gates=free_gates,
-            allocation_gates=allocation_gates,
-            write_gates=write_gates,
-            read_modes=torch.softmax(modes.view(b, n_read, self.read_modes), dim=-1),
+            *SplitInterface.apply(xi, self.read_heads, self.write_heads, self.slot_size)
         )
 
     def _input_gates(self, x: Tensor) -> Tensor:
@@ -263,13 +249,11 @@ class DNC(MemoryCore):
         Returns ``[..., 4 C]``. Over a sequence this is one matrix product for all steps
         instead of one per step.
         """
-        weight_x = self.controller.weight_ih[:, : self.input_size]
-        return F.linear(x, weight_x, self.controller.bias_ih + self.controller.bias_hh)
+        return lstm_kernels.input_gates(self.controller, x)
 
     def _recurrent_weight(self) -> Tensor:
         """``[4 C, R W + C]``: the controller weights applied to ``[r_{t-1}; h_{t-1}]``."""
-        weight_reads = self.controller.weight_ih[:, self.input_size :]
-        return torch.cat([weight_reads, self.controller.weight_hh], dim=1)
+        return lstm_kernels.recurrent_weight(self.controller, self.input_size)
 
     def _controller(
         self, input_gates: Tensor, recurrent_weight: Tensor, state: DNCState
@@ -277,15 +261,7 @@ class DNC(MemoryCore):
         """``nn.LSTMCell`` on ``[x_t; r_{t-1}]`` (same parameters and values), with the input
         part of the gates precomputed: ``(h_t [B, C], c_t [B, C])``."""
         recurrent_input = torch.cat([state.reads.flatten(1), state.h], dim=-1)
-        gates = torch.addmm(input_gates, recurrent_input, recurrent_weight.t())
-        size = self.controller_size
-        # LSTMCell's gate order: input, forget, cell candidate, output.
-        input_forget = torch.sigmoid(gates[:, : 2 * size])
-        candidate = torch.tanh(gates[:, 2 * size : 3 * size])
-        output_gate = torch.sigmoid(gates[:, 3 * size :])
-        c = torch.addcmul(input_forget[:, size:] * state.c, input_forget[:, :size], candidate)
-        h = output_gate * torch.tanh(c)
-        return h, c
+        return lstm_kernels.lstm_step(input_gates, recurrent_input, recurrent_weight, state.c)
 
     def step(self, x: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
         """One step: ``x [B, F]`` and the state after step t-1 -> ``(y_t [B, C + R W], state)``."""
@@ -308,14 +284,14 @@ class DNC(MemoryCore):
         self.check_sequence(x, episode_starts)
         recurrent_weight = self._recurrent_weight()
         input_gates = self._input_gates(x).unbind(0)
-        initial = None
-        if episode_starts is not None:
-            initial = self.initial_state(x.shape[1], x.device)
+        resets = steps_with_starts(episode_starts, x.shape[0])
+        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
+        step = self.compiled("_step")
         outputs = []
         for t, gates in enumerate(input_gates):
-            if initial is not None:
+            if resets[t]:
                 state = reset_where(episode_starts[t], state, initial)
-            y, state = self._step(gates, recurrent_weight, state)
+            y, state = step(gates, recurrent_weight, state)
             outputs.append(y)
         return torch.stack(outputs), state, None
 
@@ -327,8 +303,20 @@ class DNC(MemoryCore):
         xi = self.split_interface(self.interface(h))
 
         usage = _update_usage(state.usage, state.write_weights, xi.free_gates, state.read_weights)
-        write_weights = self.write_weighting(state.memory, usage, xi)
-        memory = self.erase_and_add(state.memory, write_weights, xi.erase, xi.write_vectors)
+        if self.write_heads == 1:
+            write_weights, memory = DNCWrite.apply(
+                state.memory,
+                usage,
+                xi.write_keys,
+                xi.write_strengths,
+                xi.allocation_gates,
+                xi.write_gates,
+                xi.erase,
+                xi.write_vectors,
+            )
+        else:
+            write_weights = self.write_weighting(state.memory, usage, xi)
+            memory = self.erase_and_add(state.memory, write_weights, xi.erase, xi.write_vectors)
         # [B, 2 Wh, R, N]: w^r_{t-1} weighted by each directional read mode.
         n_write = self.write_heads
         directional_modes = xi.read_modes[:, :, : 2 * n_write].transpose(1, 2)
@@ -336,8 +324,13 @@ class DNC(MemoryCore):
         link, precedence, directional = temporal_linkage(
             state.link, state.precedence, write_weights, queries[:, :n_write], queries[:, n_write:]
         )
-        read_weights = self.read_weighting(memory, directional, xi)
-        reads = torch.bmm(read_weights, memory)
+        if self.read_addressing == "soft":
+            read_weights, reads = DNCRead.apply(
+                memory, xi.read_keys, xi.read_strengths, xi.read_modes[:, :, -1:], directional
+            )
+        else:
+            read_weights = self.read_weighting(memory, directional, xi)
+            reads = torch.bmm(read_weights, memory)
 
         y = torch.cat([h, reads.flatten(1)], dim=-1)
         return y, DNCState(

@@ -19,6 +19,50 @@ from torch import Tensor
 from memrl.memory.addressing import NORM_EPS
 
 
+def content_forward(
+    memory: Tensor, keys: Tensor, strengths: Tensor
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The forward pass of ``ContentWeights``: ``(weights [B, H, N], saved)``, where
+    ``saved`` is what ``content_backward`` needs (for kernels that fuse content addressing
+    with more of a step)."""
+    key_scale = torch.rsqrt((keys * keys).sum(dim=-1) + NORM_EPS)
+    slot_scale = torch.rsqrt((memory * memory).sum(dim=-1) + NORM_EPS)
+    # [B, H, N]: the small H in the output rows, the fast layout for MKL's batched gemm.
+    similarity = torch.bmm(keys, memory.transpose(1, 2))
+    similarity *= key_scale.unsqueeze(-1)
+    similarity *= slot_scale.unsqueeze(1)
+    weights = torch.softmax(strengths.unsqueeze(-1) * similarity, dim=-1)
+    return weights, (memory, keys, strengths, key_scale, slot_scale, similarity, weights)
+
+
+def content_backward(
+    saved: tuple[Tensor, ...],
+    grad: Tensor,
+    need_memory: bool = True,
+    need_keys: bool = True,
+    need_strengths: bool = True,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """The backward pass of ``ContentWeights``: gradients of memory, keys and strengths
+    from ``grad [B, H, N]`` and the ``saved`` tensors of ``content_forward``."""
+    memory, keys, strengths, key_scale, slot_scale, similarity, weights = saved
+    # Softmax backward, then the logits beta * similarity.
+    grad_logits = weights * (grad - (grad * weights).sum(dim=-1, keepdim=True))
+    grad_strengths = (grad_logits * similarity).sum(dim=-1) if need_strengths else None
+    grad_similarity = grad_logits * strengths.unsqueeze(-1)
+    # similarity = dots * key_scale * slot_scale; the scales r = (|x|^2 + eps)^(-1/2)
+    # contribute -r^2 (sum of grad_similarity * similarity) x to the gradient of x.
+    weighted = grad_similarity * similarity
+    grad_dots = grad_similarity * key_scale.unsqueeze(-1) * slot_scale.unsqueeze(1)
+    grad_memory = grad_keys = None
+    if need_memory:
+        grad_memory = torch.bmm(grad_dots.transpose(1, 2), keys)
+        grad_memory -= (slot_scale * slot_scale * weighted.sum(dim=1)).unsqueeze(-1) * memory
+    if need_keys:
+        grad_keys = torch.bmm(grad_dots, memory)
+        grad_keys -= (key_scale * key_scale * weighted.sum(dim=-1)).unsqueeze(-1) * keys
+    return grad_memory, grad_keys, grad_strengths
+
+
 class ContentWeights(torch.autograd.Function):
     """``addressing.content_weights`` (same values) with a hand-written backward pass.
 
@@ -33,37 +77,14 @@ class ContentWeights(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
-        key_scale = torch.rsqrt((keys * keys).sum(dim=-1) + NORM_EPS)
-        slot_scale = torch.rsqrt((memory * memory).sum(dim=-1) + NORM_EPS)
-        # [B, H, N]: the small H in the output rows, the fast layout for MKL's batched gemm.
-        similarity = torch.bmm(keys, memory.transpose(1, 2))
-        similarity *= key_scale.unsqueeze(-1)
-        similarity *= slot_scale.unsqueeze(1)
-        weights = torch.softmax(strengths.unsqueeze(-1) * similarity, dim=-1)
-        ctx.save_for_backward(memory, keys, strengths, key_scale, slot_scale, similarity, weights)
+        weights, saved = content_forward(memory, keys, strengths)
+        ctx.save_for_backward(*saved)
         return weights
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        memory, keys, strengths, key_scale, slot_scale, similarity, weights = ctx.saved_tensors
-        need_memory, need_keys, need_strengths = ctx.needs_input_grad
-        # Softmax backward, then the logits beta * similarity.
-        grad_logits = weights * (grad - (grad * weights).sum(dim=-1, keepdim=True))
-        grad_strengths = (grad_logits * similarity).sum(dim=-1) if need_strengths else None
-        grad_similarity = grad_logits * strengths.unsqueeze(-1)
-        # similarity = dots * key_scale * slot_scale; the scales r = (|x|^2 + eps)^(-1/2)
-        # contribute -r^2 (sum of grad_similarity * similarity) x to the gradient of x.
-        weighted = grad_similarity * similarity
-        grad_dots = grad_similarity * key_scale.unsqueeze(-1) * slot_scale.unsqueeze(1)
-        grad_memory = grad_keys = None
-        if need_memory:
-            grad_memory = torch.bmm(grad_dots.transpose(1, 2), keys)
-            grad_memory -= (slot_scale * slot_scale * weighted.sum(dim=1)).unsqueeze(-1) * memory
-        if need_keys:
-            grad_keys = torch.bmm(grad_dots, memory)
-            grad_keys -= (key_scale * key_scale * weighted.sum(dim=-1)).unsqueeze(-1) * keys
-        return grad_memory, grad_keys, grad_strengths
+        return content_backward(ctx.saved_tensors, grad, *ctx.needs_input_grad)
 
 
 def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:

@@ -41,8 +41,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memrl.checks import check_choice, check_int, check_number
-from memrl.memory import addressing
-from memrl.memory.base import MemoryCore, Recall, module_device_dtype
+from memrl.memory import addressing, lstm_kernels
+from memrl.memory.base import (
+    MemoryCore,
+    Recall,
+    module_device_dtype,
+    reset_where,
+    steps_with_starts,
+)
+from memrl.memory.dnc_kernels import content_weights
+from memrl.memory.ntm_kernels import circular_shift, erase_and_add
 from memrl.memory.registry import register_core
 
 CONTROLLERS = ("lstm", "mlp")
@@ -236,12 +244,58 @@ class NTM(MemoryCore):
         Returns:
             ``y_t [B, C + R * W]`` and the state after step t.
         """
-        batch = x.shape[0]
-        controller_input = torch.cat([x, state.reads.reshape(batch, -1)], dim=-1)
+        return self._step(self._input_part(x), self._recurrent_weight(), state)
+
+    def unroll(
+        self,
+        x: Tensor,
+        state: NTMState,
+        episode_starts: Tensor | None = None,
+        with_loss: bool = False,
+    ) -> tuple[Tensor, NTMState, None]:
+        """``MemoryCore.unroll`` with the controller's input projection of all T steps as
+        one matrix product and its recurrent weight assembled once (the NTM has no
+        auxiliary loss)."""
+        self.check_sequence(x, episode_starts)
+        recurrent_weight = self._recurrent_weight()
+        # unbind, not [t]: one backward node for all steps' slices.
+        input_parts = self._input_part(x).unbind(0)
+        resets = steps_with_starts(episode_starts, x.shape[0])
+        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
+        step = self.compiled("_step")
+        outputs = []
+        for t, input_part in enumerate(input_parts):
+            if resets[t]:
+                state = reset_where(episode_starts[t], state, initial)
+            y, state = step(input_part, recurrent_weight, state)
+            outputs.append(y)
+        return torch.stack(outputs), state, None
+
+    def _input_part(self, x: Tensor) -> Tensor:
+        """The controller's pre-activations from ``x [..., F]`` alone, biases included:
+        ``[..., 4 C]`` (LSTM gates) or ``[..., C]`` (MLP)."""
         if self.controller_kind == "lstm":
-            h, c = self.controller(controller_input, (state.h, state.c))
+            return lstm_kernels.input_gates(self.controller, x)
+        return F.linear(x, self.controller.weight[:, : self.input_size], self.controller.bias)
+
+    def _recurrent_weight(self) -> Tensor:
+        """The controller weights applied to ``[r_{t-1}; h_{t-1}]`` (LSTM) or to ``r_{t-1}``
+        (MLP)."""
+        if self.controller_kind == "lstm":
+            return lstm_kernels.recurrent_weight(self.controller, self.input_size)
+        return self.controller.weight[:, self.input_size :]
+
+    def _step(
+        self, input_part: Tensor, recurrent_weight: Tensor, state: NTMState
+    ) -> tuple[Tensor, NTMState]:
+        """The step of ``step`` after the controller's input projection."""
+        batch = input_part.shape[0]
+        reads = state.reads.reshape(batch, -1)
+        if self.controller_kind == "lstm":
+            recurrent_input = torch.cat([reads, state.h], dim=-1)
+            h, c = lstm_kernels.lstm_step(input_part, recurrent_input, recurrent_weight, state.c)
         else:
-            h, c = torch.tanh(self.controller(controller_input)), state.c
+            h, c = torch.tanh(torch.addmm(input_part, reads, recurrent_weight.t())), state.c
 
         read_size = self.read_heads * self._addressing_size
         parameters = self.head_parameters(h)
@@ -254,15 +308,13 @@ class NTM(MemoryCore):
         write_weights = self._address(
             state.memory, self._squash(write_addressing_raw), state.write_weights
         )
-        memory = addressing.erase_and_add(
-            state.memory, write_weights, torch.sigmoid(erase_raw), add
-        )
+        memory = erase_and_add(state.memory, write_weights, torch.sigmoid(erase_raw), add)
 
         read_weights = self._address(memory, self._squash(read_raw), state.read_weights)
         if self.read_addressing == "gumbel":
             logits = addressing.safe_log(read_weights)
             read_weights = addressing.hard_read(logits, self.gumbel_tau, self.training)
-        reads = torch.einsum("brn,bnw->brw", read_weights, memory)
+        reads = torch.bmm(read_weights, memory)
 
         y = torch.cat([h, reads.reshape(batch, -1)], dim=-1)
         return y, NTMState(h, c, memory, read_weights, write_weights, reads)
@@ -287,7 +339,7 @@ class NTM(MemoryCore):
     @staticmethod
     def _address(memory: Tensor, head: _HeadParameters, previous: Tensor) -> Tensor:
         """NTM addressing of H heads: M ``[B, N, W]`` and w_{t-1} ``[B, H, N]`` -> w_t."""
-        content = addressing.content_weights(memory, head.key, head.strength)
-        gated = addressing.interpolate(content, previous, head.gate)
-        shifted = addressing.shift(gated, head.shift)
+        content = content_weights(memory, head.key, head.strength)
+        gated = torch.lerp(previous, content, head.gate.unsqueeze(-1))
+        shifted = circular_shift(gated, head.shift)
         return addressing.sharpen(shifted, head.sharpening)
