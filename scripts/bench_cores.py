@@ -7,6 +7,12 @@ the median, as a ratio to ``torch.nn.LSTM`` (one cuDNN/MKL call per sequence) me
 the same run. When the ``dnc`` package (``pip install dnc``) is importable its DNC is
 measured at the same sizes too, and the ratio of its time to memrl's DNC is printed.
 
+``--resets [K]`` adds columns for the unroll as training runs it: with episode starts at K
+random (t, b) positions of the batch (t >= 1; default 4), so the cores' reset path
+(``reset_where`` at the steps that have a start) is timed too. Its ratio is to the same
+``torch.nn.LSTM`` time, which has no episode starts (a cuDNN LSTM cannot reset inside a
+sequence); the reference and the ``dnc`` package get no such column.
+
 Standard size (the defaults): B=16, T=64, N=64 slots, W=32, R=4 read heads, controller
 128. Sizes go to a core's constructor only where it accepts them (``memory_slots``,
 ``slot_size``, ``read_heads``, ``controller_size``, ``hidden_size``).
@@ -15,6 +21,7 @@ Examples::
 
     python scripts/bench_cores.py
     python scripts/bench_cores.py --cores lstm,dnc --repeats 9
+    python scripts/bench_cores.py --resets               # also with episode starts
     python scripts/bench_cores.py --profile dnc          # where the DNC's time goes
 """
 
@@ -24,7 +31,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +42,7 @@ from memrl.memory.registry import accepted_kwargs
 
 REFERENCE = "torch.nn.LSTM"
 PACKAGE = "dnc (package)"
+RESETS = "resets"  # second part of the key of an unroll with episode starts
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="instead of the table, print torch.profiler's top operations for one core "
         f"(a registered name, {REFERENCE!r} or {PACKAGE!r})",
     )
+    parser.add_argument(
+        "--resets",
+        type=int,
+        nargs="?",
+        const=4,
+        default=None,
+        metavar="K",
+        help="add columns for unrolls with episode starts at K random (t, b) positions "
+        "(default K: 4); --profile then profiles that unroll",
+    )
     parser.add_argument("--profile-rows", type=int, default=25, help="rows of --profile")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -96,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.controller < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error("--controller and --repeats must be >= 1, --warmup >= 0")
+    if args.resets is not None and args.resets < 1:
+        parser.error(f"--resets must be >= 1, got {args.resets}")
     args.cores = [name.strip() for name in args.cores.split(",") if name.strip()]
     unknown = [name for name in args.cores if name not in core_names()]
     if unknown:
@@ -115,10 +135,26 @@ def build_core(name: str, sizes: Sizes) -> nn.Module:
     return make_core(name, sizes.input_size, **accepted_kwargs(name, offered))
 
 
-def memrl_runner(core: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def episode_starts(sizes: Sizes, count: int, device: torch.device) -> torch.Tensor:
+    """``[T, B]`` with 1 at ``count`` random (t, b) positions, t >= 1 when T > 1 (a start at
+    t = 0 resets a fresh state, which a training unroll skips), drawn without repeats."""
+    first = 1 if sizes.steps > 1 else 0
+    positions = (sizes.steps - first) * sizes.batch
+    chosen = torch.randperm(positions)[: min(count, positions)]
+    starts = torch.zeros(sizes.steps, sizes.batch)
+    starts.view(-1)[first * sizes.batch + chosen] = 1.0
+    return starts.to(device)
+
+
+def memrl_runner(
+    core: nn.Module, x: torch.Tensor, starts: torch.Tensor | None = None
+) -> Callable[[], None]:
+    """Forward + backward of ``core`` over ``x`` from a fresh state, with episode starts
+    ``starts [T, B]`` (None: none)."""
+
     def run() -> None:
         core.zero_grad(set_to_none=True)
-        y, _ = core(x, core.initial_state(x.shape[1], x.device))
+        y, _ = core(x, core.initial_state(x.shape[1], x.device), starts)
         y.float().pow(2).mean().backward()
 
     return run
@@ -170,13 +206,13 @@ def synchronize(device: torch.device) -> None:
 
 
 def measure(
-    runners: dict[str, Callable[[], None]], sizes: Sizes, repeats: int, warmup: int, device
-) -> dict[str, float]:
+    runners: dict[Hashable, Callable[[], None]], sizes: Sizes, repeats: int, warmup: int, device
+) -> dict[Hashable, float]:
     """Median milliseconds per step of each runner, measured in turns."""
     for run in runners.values():
         for _ in range(warmup):
             run()
-    times: dict[str, list[float]] = {name: [] for name in runners}
+    times: dict[Hashable, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
         for name, run in runners.items():
             synchronize(device)
@@ -221,13 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     x = torch.randn(sizes.steps, sizes.batch, sizes.input_size, device=device)
     x.requires_grad_(args.input_grad)
 
+    starts = None if args.resets is None else episode_starts(sizes, args.resets, device)
     runners: dict[str, Callable[[], None]] = {REFERENCE: lstm_runner(sizes, x)}
+    # The same cores unrolled with episode starts, timed in the same turns (--resets).
+    reset_runners: dict[str, Callable[[], None]] = {}
     failed: dict[str, str] = {}
     names = [args.profile] if args.profile in core_names() else args.cores
     if args.profile is None or args.profile in core_names():
         for name in names:
             try:
-                runners[name] = memrl_runner(build_core(name, sizes).to(device), x)
+                core = build_core(name, sizes).to(device)
+                runners[name] = memrl_runner(core, x)
+                if starts is not None:
+                    reset_runners[name] = memrl_runner(core, x, starts)
             except Exception as error:  # a core that cannot run at these sizes is reported
                 failed[name] = f"{type(error).__name__}: {error}"
     package = None if args.no_package else package_runner(sizes, x)
@@ -239,23 +281,42 @@ def main(argv: list[str] | None = None) -> int:
         f"B={sizes.batch} T={sizes.steps} F={sizes.input_size} N={sizes.memory_slots} "
         f"W={sizes.slot_size} R={sizes.read_heads} controller={sizes.controller_size}; "
         f"inputs require grad: {args.input_grad}"
+        + ("" if starts is None else f"; episode starts: {int(starts.sum())} (--resets)")
     )
     if args.profile is not None:
         if args.profile not in runners:
             reason = failed.get(args.profile, "not available")
             print(f"cannot profile {args.profile!r}: {reason}", file=sys.stderr)
             return 2
-        print(f"torch.profiler, one forward+backward of {args.profile}:")
-        print(profile(runners[args.profile], device, args.profile_rows))
+        with_starts = "" if starts is None else " with episode starts"
+        print(f"torch.profiler, one forward+backward of {args.profile}{with_starts}:")
+        print(
+            profile(
+                reset_runners.get(args.profile, runners[args.profile]), device, args.profile_rows
+            )
+        )
         return 0
 
-    medians = measure(runners, sizes, args.repeats, args.warmup, device)
+    timed = {**runners, **{(name, RESETS): run for name, run in reset_runners.items()}}
+    all_medians = measure(timed, sizes, args.repeats, args.warmup, device)
+    medians = {name: all_medians[name] for name in runners}
     reference = medians[REFERENCE]
     width = max(len(name) for name in [*runners, *failed])
     print(f"forward+backward, median of {args.repeats} runs after {args.warmup} warm-up")
-    print(f"{'core':<{width}}  {'ms/step':>9}  {'x LSTM':>7}")
+    header = f"{'core':<{width}}  {'ms/step':>9}  {'x LSTM':>7}"
+    if starts is not None:
+        header += f"  {'ms/step resets':>14}  {'x LSTM':>7}"
+    print(header)
     for name, ms in medians.items():
-        print(f"{name:<{width}}  {ms:9.3f}  {ms / reference:7.2f}")
+        row = f"{name:<{width}}  {ms:9.3f}  {ms / reference:7.2f}"
+        if starts is not None:
+            resets_ms = all_medians.get((name, RESETS))
+            row += (
+                f"  {'-':>14}  {'-':>7}"
+                if resets_ms is None
+                else f"  {resets_ms:14.3f}  {resets_ms / reference:7.2f}"
+            )
+        print(row)
     for name, reason in failed.items():
         print(f"{name:<{width}}  {'failed':>9}  {reason}")
     if PACKAGE in medians and "dnc" in medians:

@@ -47,3 +47,24 @@ def test_unknown_core_is_a_clear_error():
     result = run("--cores", "no-such-core")
     assert result.returncode != 0
     assert "unknown cores" in result.stderr and "registered" in result.stderr
+
+
+def test_resets_adds_a_column_for_the_unroll_with_episode_starts():
+    result = run(*TINY, "--cores", "lstm,dnc", "--resets", "2", "--no-package")
+    assert result.returncode == 0, result.stderr
+    assert "episode starts: 2 (--resets)" in result.stdout
+    assert re.search(r"^core\s+ms/step\s+x LSTM\s+ms/step resets\s+x LSTM$", result.stdout, re.M)
+    for core in ("lstm", "dnc"):
+        row = re.search(
+            rf"^{core}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)$", result.stdout, re.M
+        )
+        assert row, f"no row with resets for {core}:\n{result.stdout}"
+        assert float(row.group(3)) > 0
+    # torch.nn.LSTM cannot reset inside a sequence: no time with resets for the reference.
+    assert re.search(r"^torch.nn.LSTM\s+[0-9.]+\s+1.00\s+-\s+-$", result.stdout, re.M)
+
+
+def test_resets_must_be_positive():
+    result = run("--resets", "0")
+    assert result.returncode != 0
+    assert "--resets must be >= 1" in result.stderr
