@@ -62,7 +62,7 @@ from memrl.memory.base import (
     reset_where,
     steps_with_starts,
 )
-from memrl.memory.dnc_kernels import content_weights, temporal_linkage
+from memrl.memory.dnc_kernels import apply, content_weights, temporal_linkage
 from memrl.memory.registry import register_core
 
 READ_ADDRESSINGS = ("soft", "gumbel")
@@ -240,7 +240,7 @@ class DNC(MemoryCore):
     def split_interface(self, xi: Tensor) -> _Interface:
         """Split the raw interface vector ``xi [B, I]`` and squash each part to its range."""
         return _Interface(
-            *SplitInterface.apply(xi, self.read_heads, self.write_heads, self.slot_size)
+            *apply(SplitInterface, xi, self.read_heads, self.write_heads, self.slot_size)
         )
 
     def _input_gates(self, x: Tensor) -> Tensor:
@@ -304,7 +304,8 @@ class DNC(MemoryCore):
 
         usage = _update_usage(state.usage, state.write_weights, xi.free_gates, state.read_weights)
         if self.write_heads == 1:
-            write_weights, memory = DNCWrite.apply(
+            write_weights, memory = apply(
+                DNCWrite,
                 state.memory,
                 usage,
                 xi.write_keys,
@@ -325,8 +326,13 @@ class DNC(MemoryCore):
             state.link, state.precedence, write_weights, queries[:, :n_write], queries[:, n_write:]
         )
         if self.read_addressing == "soft":
-            read_weights, reads = DNCRead.apply(
-                memory, xi.read_keys, xi.read_strengths, xi.read_modes[:, :, -1:], directional
+            read_weights, reads = apply(
+                DNCRead,
+                memory,
+                xi.read_keys,
+                xi.read_strengths,
+                xi.read_modes[:, :, -1:],
+                directional,
             )
         else:
             read_weights = self.read_weighting(memory, directional, xi)

@@ -19,6 +19,24 @@ from torch import Tensor
 from memrl.memory.addressing import NORM_EPS
 
 
+class _NoGradContext:
+    """Stands in for an autograd context when a Function's forward runs without autograd."""
+
+    def save_for_backward(self, *tensors: Tensor) -> None:
+        pass
+
+    def set_materialize_grads(self, value: bool) -> None:
+        pass
+
+
+def apply(function: type[torch.autograd.Function], *args):
+    """``function.apply(*args)``, or with gradients off (rollouts) its forward alone: the
+    same values without the cost of building an autograd node."""
+    if torch.is_grad_enabled():
+        return function.apply(*args)
+    return function.forward(_NoGradContext(), *args)
+
+
 def content_forward(
     memory: Tensor, keys: Tensor, strengths: Tensor
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -95,7 +113,7 @@ def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
         keys: ``[B, H, W]`` k.
         strengths: ``[B, H]`` beta.
     """
-    return ContentWeights.apply(memory, keys, strengths)
+    return apply(ContentWeights, memory, keys, strengths)
 
 
 class TemporalLinkage(torch.autograd.Function):
@@ -223,7 +241,8 @@ def temporal_linkage(
     """
     b, n_write, n_read, n = backward_queries.shape
     k = b * n_write
-    new_link, new_precedence, directional = TemporalLinkage.apply(
+    new_link, new_precedence, directional = apply(
+        TemporalLinkage,
         link.reshape(k, n, n),
         precedence.reshape(k, n),
         write_weights.reshape(k, n),

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from memrl.memory.dnc_kernels import apply
+
 
 def input_gates(cell: nn.LSTMCell, x: Tensor) -> Tensor:
     """The gate pre-activations ``[..., 4 C]`` of ``x [..., F]``, the first F inputs of
@@ -83,4 +85,4 @@ def lstm_step(
         ``(h_t, c_t)``, each ``[B, C]``.
     """
     gates = torch.addmm(input_gates, recurrent_input, weight.t())
-    return LSTMPointwise.apply(gates, c)
+    return apply(LSTMPointwise, gates, c)
