@@ -65,13 +65,18 @@ import torch
 from torch import Tensor, nn
 
 from memrl.checks import check_choice, check_int
-from memrl.memory.base import MemoryCore, Recall, module_device_dtype
+from memrl.memory import lstm_kernels, mnm_kernels
+from memrl.memory.base import (
+    MemoryCore,
+    Recall,
+    module_device_dtype,
+    reset_where,
+    steps_with_starts,
+)
+from memrl.memory.mnm_kernels import MemorySpec, memory_step
 from memrl.memory.registry import register_core
 
 UPDATES = ("gradient", "local")
-# Keys are scaled to unit norm; the epsilon keeps an all-zero key (tanh(0)) finite and
-# differentiable.
-_KEY_EPS = 1e-6
 
 
 class MNMState(NamedTuple):
@@ -234,8 +239,16 @@ def local_write(
     return weights, biases
 
 
-def _unit_norm(x: Tensor) -> Tensor:
-    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + _KEY_EPS)
+def _reset_recurrent(mask: Tensor, state: MNMState, initial: MNMState) -> MNMState:
+    """``reset_where`` on the fields a step reads (controller state, reads, φ); the others
+    are outputs of the step and replaced by it, so resetting them would be wasted work."""
+    fields = ("controller_h", "controller_c", "read_values", "fast_weights")
+    fresh = reset_where(
+        mask,
+        tuple(getattr(state, name) for name in fields),
+        tuple(getattr(initial, name) for name in fields),
+    )
+    return state._replace(**dict(zip(fields, fresh, strict=True)))
 
 
 @register_core("mnm")
@@ -301,12 +314,11 @@ class MNM(MemoryCore):
         self.layer_sizes = [key_size] + [memory_hidden] * (memory_layers - 1) + [value_size]
 
         self.controller = nn.LSTMCell(input_size + read_heads * value_size, controller_size)
-        self._interface_sizes = [
-            write_heads * key_size,  # k_w
-            write_heads * value_size,  # v_w
-            write_heads,  # β
-            read_heads * key_size,  # k_r
-        ]
+        self.spec = MemorySpec(
+            tuple(self.layer_sizes), write_heads, read_heads, update, write_steps
+        )
+        # widths of k_w, v_w, β and k_r in the interface vector
+        self._interface_sizes = self.spec.interface_sizes
         self.interface = nn.Linear(controller_size, sum(self._interface_sizes))
         # Slow weights φ_0, packed like MNMState.fast_weights; nn.Linear's default init.
         pieces = []
@@ -330,23 +342,12 @@ class MNM(MemoryCore):
 
     def unpack(self, fast_weights: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Split ``[B, P]`` fast weights into per-layer ``W_l [B, out, in]``, ``b_l [B, out]``."""
-        batch = fast_weights.shape[0]
-        weights, biases, offset = [], [], 0
-        for fan_in, fan_out in itertools.pairwise(self.layer_sizes):
-            weight = fast_weights[:, offset : offset + fan_out * fan_in]
-            offset += fan_out * fan_in
-            weights.append(weight.reshape(batch, fan_out, fan_in))
-            biases.append(fast_weights[:, offset : offset + fan_out])
-            offset += fan_out
-        return weights, biases
+        return mnm_kernels.unpack(fast_weights, self.spec)
 
     @staticmethod
     def pack(weights: list[Tensor], biases: list[Tensor]) -> Tensor:
         """Inverse of ``unpack``: per-layer weights and biases -> ``[B, P]``."""
-        pieces = []
-        for weight, bias in zip(weights, biases, strict=True):
-            pieces.extend((weight.flatten(1), bias))
-        return torch.cat(pieces, dim=1)
+        return mnm_kernels.pack(weights, biases)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> MNMState:
         """Zero controller state and reads; fast weights φ_0 broadcast from the slow weights."""
@@ -404,30 +405,64 @@ class MNM(MemoryCore):
         Returns:
             ``(y_t = [h_t; v_r,t] [B, C + R·V], new state)``.
         """
-        batch = x.shape[0]
-        controller_input = torch.cat([x, state.read_values.flatten(1)], dim=-1)
-        h, c = self.controller(controller_input, (state.controller_h, state.controller_c))
-        raw_write_keys, raw_write_values, rate_logits, raw_read_keys = self.interface(h).split(
-            self._interface_sizes, dim=-1
+        gates = lstm_kernels.input_gates(self.controller, x)
+        return self._step(gates, *self._loop_invariants(), state)
+
+    def unroll(
+        self,
+        x: Tensor,
+        state: MNMState,
+        episode_starts: Tensor | None = None,
+        with_loss: bool = False,
+    ) -> tuple[Tensor, MNMState, Tensor | None]:
+        """``MemoryCore.unroll`` with the loop-invariant work done once per sequence: the
+        input part of the controller's gates for all T steps in one matrix product, the
+        controller's recurrent weight, the feedback parameters. Returns the meta loss
+        ``[T, B]`` when ``with_loss``."""
+        self.check_sequence(x, episode_starts)
+        resets = steps_with_starts(episode_starts, x.shape[0])
+        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
+        invariants = self._loop_invariants()
+        step = self.compiled("_step")
+        outputs, losses = [], []
+        # unbind, not [t]: one backward node for all steps' slices
+        for t, gates in enumerate(lstm_kernels.input_gates(self.controller, x).unbind(0)):
+            if resets[t]:
+                state = _reset_recurrent(episode_starts[t], state, initial)
+            y, state = step(gates, *invariants, state)
+            outputs.append(y)
+            losses.append(state.meta_loss)
+        return torch.stack(outputs), state, torch.stack(losses) if with_loss else None
+
+    def _loop_invariants(self) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The controller's recurrent weight ``[4 C, R V + C]`` and the feedback parameters
+        ``(Q_1, q_1, ..., Q_{L−1}, q_{L−1})`` (empty for MNM-g)."""
+        recurrent = lstm_kernels.recurrent_weight(self.controller, self.input_size)
+        return recurrent, tuple(self.feedback.parameters())
+
+    def _step(
+        self,
+        input_gates: Tensor,
+        recurrent_weight: Tensor,
+        feedback: tuple[Tensor, ...],
+        state: MNMState,
+    ) -> tuple[Tensor, MNMState]:
+        """The step of ``step`` after the controller's input projection
+        (``input_gates [B, 4 C]``); the memory step is one autograd node
+        (``mnm_kernels.memory_step``)."""
+        recurrent_input = torch.cat([state.read_values.flatten(1), state.controller_h], dim=-1)
+        h, c = lstm_kernels.lstm_step(
+            input_gates, recurrent_input, recurrent_weight, state.controller_c
         )
-        write_keys = _unit_norm(torch.tanh(raw_write_keys.view(batch, self.write_heads, -1)))
-        write_values = torch.tanh(raw_write_values.view(batch, self.write_heads, -1))
-        rates = torch.sigmoid(rate_logits)
-        read_keys = _unit_norm(torch.tanh(raw_read_keys.view(batch, self.read_heads, -1)))
-
-        weights, biases = self.unpack(state.fast_weights)
-        weights, biases = self.write(weights, biases, write_keys, write_values, rates)
-        # one pass of the written memory for both the meta loss and the read
-        outputs = memory_forward(weights, biases, torch.cat([write_keys, read_keys], dim=1))[-1]
-        recalled, read_values = outputs.split([self.write_heads, self.read_heads], dim=1)
-        meta_loss = (recalled - write_values).pow(2).mean(dim=(1, 2))
-
+        fast, read_values, meta_loss, read_keys, write_keys, rates = memory_step(
+            self.interface(h), state.fast_weights, feedback, self.spec
+        )
         y = torch.cat([h, read_values.flatten(1)], dim=-1)
         return y, MNMState(
             controller_h=h,
             controller_c=c,
             read_values=read_values,
-            fast_weights=self.pack(weights, biases),
+            fast_weights=fast,
             read_keys=read_keys,
             write_keys=write_keys,
             write_strengths=rates,
