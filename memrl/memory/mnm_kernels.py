@@ -332,8 +332,10 @@ def _memory_forward(
         write_keys,
         rates,
     )
-    tape = (squashed_keys, key_scale, keys, values, rates, targets, tapes, weights, reads)
-    return outputs, (tape, recall_error)
+    # The written weights are not kept: the backward pass reads them from the packed output
+    # (saved by the Function), so a step holds one copy of φ_t instead of two.
+    tape = (squashed_keys, key_scale, keys, values, targets, tapes, reads, recall_error)
+    return outputs, tape
 
 
 class _MemoryStep(torch.autograd.Function):
@@ -341,19 +343,26 @@ class _MemoryStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, interface, fast, spec, *feedback):
-        outputs, (tape, recall_error) = _memory_forward(interface, fast, feedback, spec)
+        outputs, tape = _memory_forward(interface, fast, feedback, spec)
         ctx.spec = spec
         ctx.tape = tape
         ctx.feedback = feedback
-        ctx.recall_error = recall_error
+        # Outputs go through save_for_backward: kept on ctx, they would form a reference cycle
+        # (output -> its grad_fn -> ctx -> output) and leak every step's graph.
+        ctx.save_for_backward(outputs[0], outputs[-1])
         ctx.set_materialize_grads(False)
-        return outputs
+        # The reads and keys are views of tensors the tape keeps: returned as views, they
+        # would tie the tape to the outputs' graph in a reference cycle, so they are copied.
+        fast, reads, meta_loss, read_keys, write_keys, rates = outputs
+        return fast, reads.clone(), meta_loss, read_keys.clone(), write_keys.clone(), rates
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_fast, grad_reads, grad_meta, grad_read_keys, grad_write_keys, gr):
         spec: MemorySpec = ctx.spec
-        squashed_keys, key_scale, keys, values, rates, targets, tapes, weights, reads = ctx.tape
+        squashed_keys, key_scale, keys, values, targets, tapes, reads, recall_error = ctx.tape
+        fast, rates = ctx.saved_tensors
+        weights, _ = unpack(fast, spec)
         wh = spec.write_heads
         batch = keys.shape[0]
         grad_rates = torch.zeros_like(rates) if gr is None else gr
@@ -362,9 +371,7 @@ class _MemoryStep(torch.autograd.Function):
         if grad_meta is None:
             grad_recall = torch.zeros_like(values)
         else:
-            grad_recall = ctx.recall_error * (grad_meta * (2.0 / (wh * spec.value_size))).view(
-                -1, 1, 1
-            )
+            grad_recall = recall_error * (grad_meta * (2.0 / (wh * spec.value_size))).view(-1, 1, 1)
         if grad_reads is None:
             grad_reads = torch.zeros_like(reads[-1][:, wh:])
         grad_out = torch.cat([grad_recall, grad_reads], dim=1)

@@ -4,6 +4,9 @@ reference maths of ``mnm.py`` run through autograd (float64), gradcheck of the h
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 
@@ -166,3 +169,24 @@ def test_unroll_equals_the_reference_step_by_step(update):
     want = torch.autograd.grad(want_y.square().sum() + want_losses.sum(), params)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("update", UPDATES)
+def test_a_step_frees_its_graph_without_the_garbage_collector(update):
+    """No reference cycle through the Function's context: once the outputs are dropped, the
+    step's saved tensors go at once (a cycle would keep every step of a rollout alive until
+    the cyclic collector runs, growing memory by megabytes per unroll)."""
+    core = make_core(update)
+    interface, fast = random_inputs(core)
+    feedback = tuple(core.feedback.parameters())
+    gc.disable()
+    try:
+        previous = fast * 1.0  # a non-leaf the step keeps for its backward pass
+        outputs = memory_step(interface, previous, feedback, core.spec)
+        alive = weakref.ref(previous)
+        del previous
+        assert alive() is not None
+        del outputs
+        assert alive() is None
+    finally:
+        gc.enable()
