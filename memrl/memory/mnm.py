@@ -76,7 +76,6 @@ from memrl.memory.base import (
     MemoryCore,
     Recall,
     module_device_dtype,
-    reset_where,
     steps_with_starts,
 )
 from memrl.memory.mnm_kernels import MemorySpec, memory_step
@@ -245,16 +244,18 @@ def local_write(
     return weights, biases
 
 
-def _reset_recurrent(mask: Tensor, state: MNMState, initial: MNMState) -> MNMState:
-    """``reset_where`` on the fields a step reads (controller state, reads, φ); the others
-    are outputs of the step and replaced by it, so resetting them would be wasted work."""
-    fields = ("controller_h", "controller_c", "read_values", "fast_weights")
-    fresh = reset_where(
-        mask,
-        tuple(getattr(state, name) for name in fields),
-        tuple(getattr(initial, name) for name in fields),
+def _reset_recurrent(mask: Tensor, state: MNMState, initial_fast_weights: Tensor) -> MNMState:
+    """``reset_where(mask, state, initial_state(B))`` on the fields a step reads, without
+    building the initial state: it is zeros for the controller state and the reads, and the
+    slow weights φ_0 for the memory. The other fields are outputs of the step and replaced
+    by it, so resetting them would be wasted work."""
+    mask = mask.to(torch.bool).view(-1, 1)
+    return state._replace(
+        controller_h=torch.where(mask, 0.0, state.controller_h),
+        controller_c=torch.where(mask, 0.0, state.controller_c),
+        read_values=torch.where(mask.unsqueeze(-1), 0.0, state.read_values),
+        fast_weights=torch.where(mask, initial_fast_weights, state.fast_weights),
     )
-    return state._replace(**dict(zip(fields, fresh, strict=True)))
 
 
 @register_core("mnm")
@@ -427,39 +428,40 @@ class MNM(MemoryCore):
         ``[T, B]`` when ``with_loss``."""
         self.check_sequence(x, episode_starts)
         resets = steps_with_starts(episode_starts, x.shape[0])
-        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
         invariants = self._loop_invariants()
         step = self.compiled("_step")
         outputs, losses = [], []
         # unbind, not [t]: one backward node for all steps' slices
         for t, gates in enumerate(lstm_kernels.input_gates(self.controller, x).unbind(0)):
             if resets[t]:
-                state = _reset_recurrent(episode_starts[t], state, initial)
+                state = _reset_recurrent(episode_starts[t], state, self.initial_fast_weights)
             y, state = step(gates, *invariants, state)
             outputs.append(y)
             losses.append(state.meta_loss)
         return torch.stack(outputs), state, torch.stack(losses) if with_loss else None
 
-    def _loop_invariants(self) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """The controller's recurrent weight ``[4 C, R V + C]`` and the feedback parameters
-        ``(Q_1, q_1, ..., Q_{L−1}, q_{L−1})`` (empty for MNM-g)."""
-        recurrent = lstm_kernels.recurrent_weight(self.controller, self.input_size)
-        return recurrent, tuple(self.feedback.parameters())
+    def _loop_invariants(self) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        """The controller's weights on the reads ``[4 C, R V]`` and on h ``[4 C, C]``, and the
+        feedback parameters ``(Q_1, q_1, ..., Q_{L−1}, q_{L−1})`` (empty for MNM-g).
+
+        Two weights rather than one on ``[v_r; h]``: no concatenation of the weights per call
+        (a rollout step is a call) nor of the inputs per step."""
+        reads_weight = self.controller.weight_ih[:, self.input_size :]
+        return reads_weight, self.controller.weight_hh, tuple(self.feedback.parameters())
 
     def _step(
         self,
         input_gates: Tensor,
-        recurrent_weight: Tensor,
+        reads_weight: Tensor,
+        hidden_weight: Tensor,
         feedback: tuple[Tensor, ...],
         state: MNMState,
     ) -> tuple[Tensor, MNMState]:
         """The step of ``step`` after the controller's input projection
-        (``input_gates [B, 4 C]``); the memory step is one autograd node
-        (``mnm_kernels.memory_step``)."""
-        recurrent_input = torch.cat([state.read_values.flatten(1), state.controller_h], dim=-1)
-        h, c = lstm_kernels.lstm_step(
-            input_gates, recurrent_input, recurrent_weight, state.controller_c
-        )
+        (``input_gates [B, 4 C]``), with the loop invariants of ``_loop_invariants``; the
+        memory step is one autograd node (``mnm_kernels.memory_step``)."""
+        gates = torch.addmm(input_gates, state.read_values.flatten(1), reads_weight.t())
+        h, c = lstm_kernels.lstm_step(gates, state.controller_h, hidden_weight, state.controller_c)
         fast, read_values, meta_loss, read_keys, write_keys, rates = memory_step(
             self.interface(h), state.fast_weights, feedback, self.spec
         )
