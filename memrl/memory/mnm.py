@@ -424,8 +424,8 @@ class MNM(MemoryCore):
     ) -> tuple[Tensor, MNMState, Tensor | None]:
         """``MemoryCore.unroll`` with the loop-invariant work done once per sequence: the
         input part of the controller's gates for all T steps in one matrix product, the
-        controller's recurrent weight, the feedback parameters. Returns the meta loss
-        ``[T, B]`` when ``with_loss``."""
+        controller's weight slices, the feedback parameters. Resets touch only the fields a
+        step reads. Returns the meta loss ``[T, B]`` when ``with_loss``."""
         self.check_sequence(x, episode_starts)
         resets = steps_with_starts(episode_starts, x.shape[0])
         invariants = self._loop_invariants()
