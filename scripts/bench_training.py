@@ -49,7 +49,11 @@ CORE_SIZES = dict(
 
 
 # Agent names that are a core with a given constructor argument.
-VARIANTS = {"mnm-g": ("mnm", {"update": "gradient"}), "mnm-p": ("mnm", {"update": "local"})}
+VARIANTS = {
+    "mnm-g": ("mnm", {"update": "gradient"}),
+    "mnm-p": ("mnm", {"update": "local"}),
+    "memnet-parallel": ("memnet", {"feedback": False}),
+}
 REFERENCES = ("ppo", "recurrent")
 
 

@@ -109,6 +109,18 @@ def cat_states(states: list[State]) -> State:
     return map_state(lambda *ts: torch.cat(ts, dim=0), *states)
 
 
+def _owning_outputs(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Without autograd, each call of a CUDA-graph function overwrites the memory of the
+    previous call's outputs; a rollout carries those outputs (the state) into the next
+    step, so they are copied out. With autograd (training), a pending backward keeps them."""
+
+    def call(*args: Any) -> Any:
+        outputs = function(*args)
+        return outputs if torch.is_grad_enabled() else map_state(torch.clone, outputs)
+
+    return call
+
+
 def steps_with_starts(episode_starts: Tensor | None, steps: int) -> list[bool]:
     """For each of ``steps`` steps: may an episode start there (``episode_starts [T, B]``)?
 
@@ -196,7 +208,10 @@ class MemoryCore(nn.Module, abc.ABC):
         if self.compile_mode is None:
             return method
         if name not in self._compiled_steps:
-            self._compiled_steps[name] = torch.compile(method, mode=self.compile_mode)
+            compiled = torch.compile(method, mode=self.compile_mode)
+            if self.compile_mode == "reduce-overhead":
+                compiled = _owning_outputs(compiled)
+            self._compiled_steps[name] = compiled
         return self._compiled_steps[name]
 
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
