@@ -27,21 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from memrl.memory.addressing import _USAGE_EPS
+from memrl.memory.addressing import _USAGE_EPS, sorted_allocation
 from memrl.memory.dnc_kernels import content_backward, content_forward
 
 
 def allocation_forward(usage: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
     """``addressing.allocation_weights(usage [B, N])`` and what its backward needs."""
-    usage = _USAGE_EPS + (1.0 - _USAGE_EPS) * usage
-    sorted_usage, order = torch.sort(usage, dim=-1)
-    exclusive_product = torch.cumprod(
-        torch.cat([torch.ones_like(sorted_usage[..., :1]), sorted_usage[..., :-1]], dim=-1),
-        dim=-1,
-    )
-    sorted_allocation = (1.0 - sorted_usage) * exclusive_product
-    allocation = torch.zeros_like(usage).scatter(-1, order, sorted_allocation)
-    return allocation, (sorted_usage, order, exclusive_product, sorted_allocation)
+    return sorted_allocation(usage)
 
 
 def allocation_backward(saved: tuple[Tensor, ...], grad: Tensor) -> Tensor:

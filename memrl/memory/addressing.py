@@ -136,14 +136,21 @@ def allocation_weights(usage: Tensor) -> Tensor:
     Returns:
         ``[B, N]`` allocation weights (sum <= 1).
     """
+    return sorted_allocation(usage)[0]
+
+
+def sorted_allocation(usage: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``allocation_weights(usage)`` and the sort behind it, for a hand-written backward:
+    ``(allocation [B, N], (sorted usage, order, exclusive product, sorted allocation))``."""
     usage = _USAGE_EPS + (1.0 - _USAGE_EPS) * usage
     sorted_usage, order = torch.sort(usage, dim=-1)
     exclusive_product = torch.cumprod(
         torch.cat([torch.ones_like(sorted_usage[..., :1]), sorted_usage[..., :-1]], dim=-1),
         dim=-1,
     )
-    sorted_allocation = (1.0 - sorted_usage) * exclusive_product
-    return torch.zeros_like(usage).scatter(-1, order, sorted_allocation)
+    by_sort = (1.0 - sorted_usage) * exclusive_product
+    allocation = torch.zeros_like(usage).scatter(-1, order, by_sort)
+    return allocation, (sorted_usage, order, exclusive_product, by_sort)
 
 
 def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
