@@ -64,6 +64,12 @@ from memrl.memory.base import (
 )
 from memrl.memory.dnc_kernels import apply, content_weights, temporal_linkage
 from memrl.memory.registry import register_core
+from memrl.memory.sparse_link import (
+    SparseLink,
+    SparsePrecedence,
+    initial_sparse_link,
+    sparse_temporal_linkage,
+)
 
 READ_ADDRESSINGS = ("soft", "gumbel")
 
@@ -79,6 +85,8 @@ class DNCState(NamedTuple):
         link: ``[B, Wh, N, N]`` temporal link matrices L_t (one per write head),
             ``L[i, j]`` ~ slot i was written right after slot j.
         precedence: ``[B, Wh, N]`` precedence weightings p_t.
+            With ``link_top_k=K`` both are sparse (``SparseLink``: top-K indices and values
+            per row and column, ``[B, Wh, N, K]``; ``SparsePrecedence``: ``[B, Wh, K]``).
         read_weights: ``[B, R, N]`` read weightings w^r_t (one-hot with Gumbel reads).
         write_weights: ``[B, Wh, N]`` write weightings w^w_t.
         reads: ``[B, R, W]`` read vectors r_t.
@@ -88,8 +96,8 @@ class DNCState(NamedTuple):
     c: Tensor
     memory: Tensor
     usage: Tensor
-    link: Tensor
-    precedence: Tensor
+    link: Tensor | SparseLink
+    precedence: Tensor | SparsePrecedence
     read_weights: Tensor
     write_weights: Tensor
     reads: Tensor
@@ -167,6 +175,9 @@ class DNC(MemoryCore):
             straight-through Gumbel-softmax in training, argmax in eval mode).
         gumbel_tau: initial Gumbel-softmax temperature (> 0), kept in the buffer
             ``gumbel_tau`` (saved with the model; an annealing callback may ``fill_`` it).
+        link_top_k: ``None`` (dense links, O(N^2) per step) or K: the sparse top-K links of
+            the Sparse DNC (Rae et al. 2016, ``memrl.memory.sparse_link``), O(N K) per step.
+            Faster from about N = 256 (K = 8; ``scripts/bench_links.py``).
 
     The output is ``y_t = [h_t; r_t]``: ``output_size = C + R * W``.
     """
@@ -181,8 +192,10 @@ class DNC(MemoryCore):
         controller_size: int = 128,
         read_addressing: str = "soft",
         gumbel_tau: float = 1.0,
+        link_top_k: int | None = None,
     ) -> None:
         super().__init__()
+        self.link_top_k = None if link_top_k is None else check_int("link_top_k", link_top_k, 1)
         self.input_size = check_int("input_size", input_size, minimum=1)
         self.memory_slots = check_int("memory_slots", memory_slots, minimum=1)
         self.slot_size = check_int("slot_size", slot_size, minimum=1)
@@ -212,7 +225,7 @@ class DNC(MemoryCore):
             f"input_size={self.input_size}, memory_slots={self.memory_slots}, "
             f"slot_size={self.slot_size}, read_heads={self.read_heads}, "
             f"write_heads={self.write_heads}, controller_size={self.controller_size}, "
-            f"read_addressing={self.read_addressing!r}"
+            f"read_addressing={self.read_addressing!r}, link_top_k={self.link_top_k}"
         )
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> DNCState:
@@ -225,13 +238,17 @@ class DNC(MemoryCore):
         def zeros(*shape: int) -> Tensor:
             return torch.zeros(shape, device=device, dtype=dtype)
 
+        if self.link_top_k is None:
+            link, precedence = zeros(b, n_write, n, n), zeros(b, n_write, n)
+        else:
+            link, precedence = initial_sparse_link(b, n_write, n, self.link_top_k, device, dtype)
         return DNCState(
             h=zeros(b, self.controller_size),
             c=zeros(b, self.controller_size),
             memory=zeros(b, n, w),
             usage=zeros(b, n),
-            link=zeros(b, n_write, n, n),
-            precedence=zeros(b, n_write, n),
+            link=link,
+            precedence=precedence,
             read_weights=zeros(b, n_read, n),
             write_weights=zeros(b, n_write, n),
             reads=zeros(b, n_read, w),
@@ -322,7 +339,8 @@ class DNC(MemoryCore):
         n_write = self.write_heads
         directional_modes = xi.read_modes[:, :, : 2 * n_write].transpose(1, 2)
         queries = directional_modes.unsqueeze(-1) * state.read_weights.unsqueeze(1)
-        link, precedence, directional = temporal_linkage(
+        linkage = temporal_linkage if self.link_top_k is None else sparse_temporal_linkage
+        link, precedence, directional = linkage(
             state.link, state.precedence, write_weights, queries[:, :n_write], queries[:, n_write:]
         )
         if self.read_addressing == "soft":

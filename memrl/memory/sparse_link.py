@@ -27,7 +27,7 @@ p_{t-1}; a backward column j's new entries are ``w[i] p[j]``, so (entries being
 non-negative, as ``w[i] + w[j] <= 1`` for DNC write weightings) its top K lies among the
 old K entries and the K + 1 slots of largest w (one more, in case one is j itself). Equal
 values (zeros) may be kept at other slots than a dense top K would keep; the matrices are
-the same. With K >= N - 1 nothing is truncated and the result is the dense one.
+the same. With K >= N nothing is truncated and the result is the dense one.
 
 Each row's indices stay distinct and off the diagonal: candidates that repeat an old index
 or sit on the diagonal get the value -inf, below any kept entry.
