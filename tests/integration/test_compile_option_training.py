@@ -38,7 +38,7 @@ def test_a_compiled_preset_trains_and_a_saved_model_keeps_the_flag(tmp_path):
     model.learn(16)  # one rollout (no_grad steps) and one update (a grad unroll)
     assert model.num_timesteps >= 16
     # The unroll went through the compiled step, and training stayed finite.
-    assert "step" in core._compiled_steps
+    assert core._compiled_steps, "the unroll did not go through a compiled per-step function"
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
 
     model.save(tmp_path / "model.zip")
