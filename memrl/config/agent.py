@@ -291,16 +291,19 @@ def _unit_interval(reader: Reader, key: str, default: float) -> float:
 
 
 def _compile(reader: Reader) -> bool | str:
-    from memrl.memory.base import COMPILE_MODES
+    from memrl.checks import CheckError
+    from memrl.memory.base import COMPILE_MODES, compile_mode
 
     value = reader.data.get("compile", False)
-    if isinstance(value, bool) or value in COMPILE_MODES:
-        return value
-    reader.fail(
-        "compile",
-        f"expected true, false or a torch.compile mode ({', '.join(COMPILE_MODES)}); "
-        f"got {describe(value)}",
-    )
+    try:
+        compile_mode(value)
+    except CheckError:
+        reader.fail(
+            "compile",
+            f"expected true, false or a torch.compile mode ({', '.join(COMPILE_MODES)}); "
+            f"got {describe(value)}",
+        )
+    return value
 
 
 def _net_arch(reader: Reader) -> list[int] | dict[str, list[int]] | None:

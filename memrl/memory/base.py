@@ -23,9 +23,25 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from memrl.checks import CheckError, show
+
 State = TypeVar("State", bound=tuple)
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_mode(compile: bool | str) -> str | None:
+    """The torch.compile mode a ``compile`` option asks for: ``False`` -> ``None`` (eager),
+    ``True`` -> ``"default"``, a mode name (``COMPILE_MODES``) -> itself.
+
+    Raises:
+        ValueError: ``"compile must be True, False or one of (...), got ..."``.
+    """
+    if isinstance(compile, bool):
+        return "default" if compile else None
+    if isinstance(compile, str) and compile in COMPILE_MODES:
+        return compile
+    raise CheckError("compile", f"True, False or one of {COMPILE_MODES!r}", show(compile))
 
 
 @dataclass(frozen=True)

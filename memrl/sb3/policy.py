@@ -22,9 +22,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
-from memrl.checks import CheckError, show
 from memrl.memory import MemoryCore, make_core
-from memrl.memory.base import COMPILE_MODES
+from memrl.memory.base import compile_mode
 from memrl.sb3.encoders import default_encoder_class
 
 
@@ -33,20 +32,6 @@ class ActorCriticState(NamedTuple):
 
     actor: tuple
     critic: tuple
-
-
-def compile_mode(compile: bool | str) -> str | None:
-    """The torch.compile mode a ``compile`` option asks for: ``False`` -> ``None`` (eager),
-    ``True`` -> ``"default"``, a mode name (``memrl.memory.base.COMPILE_MODES``) -> itself.
-
-    Raises:
-        ValueError: ``"compile must be True, False or one of (...), got ..."``.
-    """
-    if isinstance(compile, bool):
-        return "default" if compile else None
-    if isinstance(compile, str) and compile in COMPILE_MODES:
-        return compile
-    raise CheckError("compile", f"True, False or one of {COMPILE_MODES!r}", show(compile))
 
 
 class MemoryExtractor(nn.Module):

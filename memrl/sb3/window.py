@@ -22,7 +22,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor
 
 from memrl.memory import MemoryCore, make_core
-from memrl.sb3.policy import compile_mode
+from memrl.memory.base import compile_mode
 
 
 class WindowMemoryExtractor(BaseFeaturesExtractor):
