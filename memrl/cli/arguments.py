@@ -1,0 +1,67 @@
+"""Argument types and options shared by the ``memrl`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = [
+    "add_device_arguments",
+    "add_set_argument",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+]
+
+
+def _argument_type(parse, accept, expected: str):
+    """An argparse ``type`` that parses with ``parse`` and accepts values where ``accept``."""
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _parse_int(text: str) -> int:
+    # 1e5 is accepted for step counts, as in the YAML files.
+    return int(float(text)) if "e" in text.lower() else int(text)
+
+
+positive_int = _argument_type(_parse_int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _argument_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _argument_type(float, lambda v: v > 0, "a number > 0")
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE ...``, collected into ``args.overrides``."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``."""
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="torch device (default: the agent's, normally auto = cuda if available)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch CPU threads (default 1 on CPU: small recurrent nets run fastest on one)",
+    )
