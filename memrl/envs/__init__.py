@@ -24,6 +24,12 @@ _ENVS: dict[str, tuple[str, dict]] = {
         "memrl.envs.associative_recall:AssociativeRecall",
         {"min_length": 7, "max_length": 12},
     ),
+    "memrl/PrioritySort-v0": ("memrl.envs.priority_sort:PrioritySort", {}),
+    "memrl/PrioritySortLong-v0": (
+        "memrl.envs.priority_sort:PrioritySort",
+        {"bits": 8, "num_items": 20, "num_outputs": 16},
+    ),
+    "memrl/StoryQA-v0": ("memrl.envs.story_qa:StoryQA", {}),
     "memrl/GoalSearch-v0": ("memrl.envs.goal_search:GoalSearch", {}),
     "memrl/GoalSearch-5x5-v0": ("memrl.envs.goal_search:GoalSearch", {"size": 5}),
     "memrl/GoalSearch-13x13-v0": ("memrl.envs.goal_search:GoalSearch", {"size": 13}),
