@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from memrl.cli import bench, evaluate, listing, replay, train
+from memrl.cli import bench, evaluate, listing, replay, supervised, train
 from memrl.cli.train import EXIT_INTERRUPTED, add_train_arguments
 from memrl.cli.train import run as run_train
 from memrl.config import ConfigError
@@ -25,7 +25,7 @@ __all__ = [
     "run_train",
 ]
 
-SUBCOMMANDS = (train, evaluate, bench, listing, replay)
+SUBCOMMANDS = (train, evaluate, bench, listing, replay, supervised)
 
 
 def build_parser() -> argparse.ArgumentParser:
