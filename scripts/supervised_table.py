@@ -1,0 +1,184 @@
+"""The README's length-generalisation and story-question table (issue 16, point 4).
+
+Trains each core of the table in turn with ``memrl.supervised`` (one process, one run at a
+time, one torch thread), skipping runs whose ``results.csv`` exists, so an interrupted
+table picks up where it stopped. Then writes, into ``--out``:
+
+- ``<run>/``: each run's directory (config.json, model.pt, results.csv, plot);
+- ``table.md``: copy bit error per test length (trained on lengths 1-8) and StoryQA answer
+  accuracy per number of sentences, with each run's training minutes;
+- ``copy_length_generalisation.png``: copy bit error against length, one line per core.
+
+Budgets: measured on a 2-core CPU shared with other work, one training iteration (32
+episodes of lengths 1-8) takes 0.02 s (lstm), 0.06 s (mnm-g), 0.07 s (ntm), 0.09 s (dnc)
+and 0.23 s (memnet with 128 slots); StoryQA stories of 2-6 sentences cost 2-4 times more.
+The iteration counts below keep each run within a few minutes on one core (memnet the
+longest). ``--scale`` multiplies them (a tiny value for a smoke test).
+
+    python scripts/supervised_table.py --out results/supervised
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memrl.atomic import atomic_write
+from memrl.supervised import (
+    RESULTS_FILE,
+    LengthResult,
+    SupervisedConfig,
+    read_results,
+    train_supervised,
+    write_plot,
+)
+
+COPY_TRAIN, COPY_TEST = (1, 8), (8, 16, 32, 64)
+STORY_TRAIN, STORY_TEST = (2, 6), (6, 12)
+
+
+@dataclass(frozen=True)
+class TableRun:
+    """One run of the table: its directory name and its supervised config's arguments."""
+
+    name: str
+    task: str
+    core: str
+    core_kwargs: dict[str, Any] = field(default_factory=dict)
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    iterations: int = 2000
+    learning_rate: float = 1e-3
+
+    @property
+    def is_copy(self) -> bool:
+        return self.task == "Copy"
+
+
+def _runs() -> list[TableRun]:
+    # Copy: 3e-3 is the rate with which every core learns copy in tests/integration/
+    # test_learning_copy.py. MemNet keeps one slot per step: 128 slots hold a whole
+    # length-64 episode (129 steps) but for its first step, read before step 128.
+    copy = [
+        TableRun(f"copy-{core}", "Copy", core, kwargs, iterations=2000, learning_rate=3e-3)
+        for core, kwargs in (
+            ("lstm", {}),
+            ("ntm", {}),
+            ("dnc", {}),
+            ("mnm-g", {}),
+            ("memnet", {"memory_slots": 128}),
+        )
+    ]
+    stories = [
+        TableRun(f"{task}-{core}", "StoryQA", core, kwargs, {"task": task}, iterations=1500)
+        for task in ("single_fact", "deduction")
+        for core, kwargs in (
+            ("memnet", {"memory_slots": 96}),  # a 12-sentence story has up to ~80 words
+            ("mnm-g", {}),
+            ("lstm", {}),
+            ("dnc", {}),
+        )
+    ]
+    return copy + stories
+
+
+def _config(run: TableRun, scale: float, test_episodes: int) -> SupervisedConfig:
+    return SupervisedConfig(
+        task=run.task,
+        core=run.core,
+        core_kwargs=run.core_kwargs,
+        task_kwargs=run.task_kwargs,
+        train_lengths=COPY_TRAIN if run.is_copy else STORY_TRAIN,
+        test_lengths=COPY_TEST if run.is_copy else STORY_TEST,
+        iterations=max(1, round(run.iterations * scale)),
+        learning_rate=run.learning_rate,
+        test_episodes=test_episodes,
+    )
+
+
+def _minutes(run_dir: Path) -> float:
+    import torch
+
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    return float(state["seconds"]) / 60
+
+
+def table(out: Path, runs: list[TableRun]) -> str:
+    """The markdown tables of the finished runs under ``out``."""
+    done = {
+        run.name: read_results(out / run.name / RESULTS_FILE) for run in runs if _finished(out, run)
+    }
+    lines = [
+        f"Copy, trained on lengths {COPY_TRAIN[0]}-{COPY_TRAIN[1]}: bit error per test length",
+        "",
+        "| core | " + " | ".join(f"L={n}" for n in COPY_TEST) + " | training min |",
+        "|---|" + "---:|" * (len(COPY_TEST) + 1),
+    ]
+    for run in (r for r in runs if r.is_copy and r.name in done):
+        errors = " | ".join(f"{row.error:.3f}" for row in done[run.name])
+        lines.append(f"| {run.core} | {errors} | {_minutes(out / run.name):.1f} |")
+    lines += [
+        "",
+        f"StoryQA, trained on {STORY_TRAIN[0]}-{STORY_TRAIN[1]} sentences: answer accuracy per "
+        "number of sentences",
+        "",
+        "| task | core | " + " | ".join(f"{n} sentences" for n in STORY_TEST) + " | training min |",
+        "|---|---|" + "---:|" * (len(STORY_TEST) + 1),
+    ]
+    for run in (r for r in runs if not r.is_copy and r.name in done):
+        accuracies = " | ".join(f"{row.accuracy:.3f}" for row in done[run.name])
+        task = run.task_kwargs["task"]
+        lines.append(f"| {task} | {run.core} | {accuracies} | {_minutes(out / run.name):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _finished(out: Path, run: TableRun) -> bool:
+    return (out / run.name / RESULTS_FILE).is_file()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("results/supervised"))
+    parser.add_argument("--scale", type=float, default=1.0, help="iterations multiplier")
+    parser.add_argument("--test-episodes", type=int, default=256, help="episodes per length")
+    parser.add_argument("--only", nargs="+", default=None, metavar="RUN", help="run names")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    runs = _runs()
+    if args.only is not None:
+        unknown = sorted(set(args.only) - {run.name for run in runs})
+        if unknown:
+            parser.error(f"unknown runs {unknown}; runs: {', '.join(r.name for r in runs)}")
+        runs = [run for run in runs if run.name in args.only]
+    for run in runs:
+        if _finished(args.out, run):
+            continue
+        print(f"--- {run.name}", flush=True)
+        config = _config(run, args.scale, args.test_episodes)
+        run_dir = args.out / run.name
+        resume = (run_dir / "config.json").is_file()
+        train_supervised(config, run_dir, resume=resume, progress=not args.no_progress)
+    atomic_write(args.out / "table.md", table(args.out, runs))
+    curves: dict[str, list[LengthResult]] = {
+        run.core: read_results(args.out / run.name / RESULTS_FILE)
+        for run in runs
+        if run.is_copy and _finished(args.out, run)
+    }
+    if curves:
+        write_plot(
+            args.out / "copy_length_generalisation.png",
+            curves,
+            COPY_TRAIN,
+            title="copy: trained on lengths 1-8",
+        )
+    print(table(args.out, runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
