@@ -55,6 +55,8 @@ class Recall:
         write_weights: ``[B, Wh, N]`` write weighting over slots (NTM, DNC, MemNet).
         read_keys: ``[B, R, K]`` read keys (MNM: recall compares them with past write keys).
         write_keys: ``[B, Wh, K]`` write keys (MNM).
+        write_values: ``[B, Wh, V]`` target values written with those keys (MNM: v_w, the
+            values the write moves f_φ(k_w) towards).
         write_strengths: ``[B, Wh]`` write rate beta (MNM).
         usage: ``[B, N]`` fraction of each slot in use (DNC).
     """
@@ -63,6 +65,7 @@ class Recall:
     write_weights: Tensor | None = None
     read_keys: Tensor | None = None
     write_keys: Tensor | None = None
+    write_values: Tensor | None = None
     write_strengths: Tensor | None = None
     usage: Tensor | None = None
 
@@ -123,18 +126,6 @@ def index_state(state: State, index: Tensor | slice | int) -> State:
 def cat_states(states: list[State]) -> State:
     """Concatenate states along the batch dimension."""
     return map_state(lambda *ts: torch.cat(ts, dim=0), *states)
-
-
-def _owning_outputs(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Without autograd, each call of a CUDA-graph function overwrites the memory of the
-    previous call's outputs; a rollout carries those outputs (the state) into the next
-    step, so they are copied out. With autograd (training), a pending backward keeps them."""
-
-    def call(*args: Any) -> Any:
-        outputs = function(*args)
-        return outputs if torch.is_grad_enabled() else map_state(torch.clone, outputs)
-
-    return call
 
 
 def steps_with_starts(episode_starts: Tensor | None, steps: int) -> list[bool]:
@@ -211,6 +202,11 @@ class MemoryCore(nn.Module, abc.ABC):
         ``mode`` is torch.compile's: ``"default"``, ``"reduce-overhead"`` (CUDA graphs on
         a GPU) or ``"max-autotune"``. Inductor keeps compiled code in its on-disk cache, so
         a second process with the same shapes starts in seconds instead of a minute.
+
+        Only calls with autograd on (the training unroll) run compiled: that is where the
+        per-operation cost is paid twice, forward and backward. Calls without autograd
+        (rollout steps, evaluation) stay eager, so the compiled code sees one grad mode and
+        the training batch shape instead of recompiling for every rollout batch size.
         """
         if mode is not None and mode not in COMPILE_MODES:
             raise ValueError(f"compile mode must be one of {COMPILE_MODES} or None, got {mode!r}")
@@ -219,15 +215,12 @@ class MemoryCore(nn.Module, abc.ABC):
 
     def compiled(self, name: str) -> Callable[..., Any]:
         """The bound method ``name`` (a per-step function of this core), compiled when
-        :meth:`set_compile` asked for it, else the method itself."""
+        :meth:`set_compile` asked for it and autograd is on, else the method itself."""
         method = getattr(self, name)
-        if self.compile_mode is None:
+        if self.compile_mode is None or not torch.is_grad_enabled():
             return method
         if name not in self._compiled_steps:
-            compiled = torch.compile(method, mode=self.compile_mode)
-            if self.compile_mode == "reduce-overhead":
-                compiled = _owning_outputs(compiled)
-            self._compiled_steps[name] = compiled
+            self._compiled_steps[name] = torch.compile(method, mode=self.compile_mode)
         return self._compiled_steps[name]
 
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:

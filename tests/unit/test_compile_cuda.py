@@ -1,7 +1,7 @@
 """``compile: reduce-overhead`` on a GPU: torch.compile captures a core's per-step function
 in CUDA graphs; the unroll must give what the eager core gives, in training (a grad unroll
 with episode starts, then backward) and in collection (no-grad single steps carrying the
-state from call to call, as a rollout does)."""
+state from call to call, as a rollout does; those run eager, see MemoryCore.set_compile)."""
 
 from __future__ import annotations
 
