@@ -478,10 +478,23 @@ class MNM(MemoryCore):
         )
 
     def read_trace(self, state: MNMState) -> Recall:
-        """The read and write keys and write rates of the step that produced ``state``."""
+        """The read and write keys, write values and write rates of the step that produced
+        ``state``.
+
+        The write values v_w ``[B, Wh, V]`` are not carried in the state (every step of
+        training would carry them for nothing): they are recomputed from ``controller_h``,
+        the v_w rows of the interface squashed by tanh as the step squashed them, without
+        autograd (a trace is for recording only).
+        """
+        start, width = self._interface_sizes[0], self._interface_sizes[1]
+        weight = self.interface.weight[start : start + width]
+        bias = self.interface.bias[start : start + width]
+        with torch.no_grad():
+            values = torch.addmm(bias, state.controller_h, weight.t()).tanh_()
         return Recall(
             read_keys=state.read_keys,
             write_keys=state.write_keys,
+            write_values=values.view(-1, self.write_heads, self.value_size),
             write_strengths=state.write_strengths,
         )
 

@@ -13,7 +13,8 @@ Python API::
 """
 
 from memrl.recall.callback import RecallCallback
-from memrl.recall.recorder import RecallRecorder, record_episodes
+from memrl.recall.playback import record_episodes
+from memrl.recall.recorder import RecallRecorder
 from memrl.recall.records import SCHEMA_VERSION, EpisodeRecord, RecordError, load_episode
 
 __all__ = [
@@ -27,20 +28,24 @@ __all__ = [
 ]
 
 # Replay, in layers (each imports only those above it in this list): the recall map
-# (maps), one composed frame (drawing), whole episodes (episodes), the HTML page (html), and
-# the GIF/MP4 writers with write_replay choosing by suffix (render).
+# (maps), MNM's write similarities (similarity), one composed frame (drawing), whole
+# episodes (episodes), the HTML page (html), and the GIF/MP4 writers with write_replay
+# choosing by suffix (render).
 from memrl.recall.drawing import compose_step
 from memrl.recall.episodes import episode_frames
 from memrl.recall.html import write_html
 from memrl.recall.maps import recall_map
 from memrl.recall.render import write_gif, write_mp4, write_replay
+from memrl.recall.similarity import similarity_image, write_similarity
 
 __all__ += [
     "compose_step",
     "episode_frames",
     "recall_map",
+    "similarity_image",
     "write_gif",
     "write_html",
     "write_mp4",
     "write_replay",
+    "write_similarity",
 ]

@@ -29,7 +29,9 @@ environments into ``EpisodeRecord`` objects, one per finished episode. Three kin
   most similar to the read key, by cosine similarity (the highest over write heads when
   there are several); those similarities are the weights, and ``read_slots`` and
   ``source_steps`` both hold the steps. ``write_slots[t]`` is t itself (the write of step t
-  is candidate t). This costs O(t) per step: the similarities to all past keys.
+  is candidate t). This costs O(t) per step: the similarities to all past keys. The record
+  also keeps every step's write keys and (when the trace has them) write values, in
+  float16, for ``memrl.recall.similarity``.
 - ``"none"`` (LSTM, GRU: an empty trace; a ``None`` trace, from a core without
   ``read_trace`` or whose ``read_trace`` returns ``None``): no recall; ``R = K = Wh = 0``
   arrays.
@@ -59,14 +61,13 @@ from memrl.memory import (
     Recall,
     core_class,
     core_names,
-    core_trace,
     read_entropy,
     slots_in_use,
 )
 from memrl.recall.kinds import check_trace, episode_summary, host_array, host_bools, recall_kind
 from memrl.recall.records import EpisodeRecord
 
-__all__ = ["RecallRecorder", "core_name", "recall_kind", "record_episodes"]
+__all__ = ["RecallRecorder", "core_name", "recall_kind"]
 
 
 def core_name(core: MemoryCore | str | type[MemoryCore]) -> str:
@@ -128,6 +129,7 @@ class RecallRecorder:
         self._actions: list[list[np.ndarray]] = [[] for _ in range(n_envs)]
         self._rewards: list[list[float]] = [[] for _ in range(n_envs)]
         self._frames: list[list[np.ndarray]] = [[] for _ in range(n_envs)]
+        self._labels: list[list[str]] = [[] for _ in range(n_envs)]
         # Device side: per-step outputs [B, ...] of every env, since the oldest open episode.
         self._history: list[dict[str, Tensor]] = []
         self._history_offset = 0
@@ -144,6 +146,7 @@ class RecallRecorder:
         rewards: Sequence[float] | np.ndarray | Tensor | None = None,
         dones: Sequence[bool] | np.ndarray | Tensor | None = None,
         frames: Sequence[np.ndarray] | np.ndarray | None = None,
+        labels: Sequence[str | None] | None = None,
     ) -> list[EpisodeRecord]:
         """Record one step of every env; return the episodes that this step finished.
 
@@ -157,6 +160,9 @@ class RecallRecorder:
             dones: ``[B]``, true where the episode ended with this step: its record is
                 returned now (otherwise at the next start, or by ``flush``).
             frames: ``[B, H, W, 3]`` uint8 frames of this step's observations, or None.
+            labels: ``[B]`` short texts of this step's observations (StoryQA's
+                ``info["words"]``), ``None`` for an env without one; a record keeps them
+                as ``labels`` when any step of its episode had one.
         Returns:
             The finished ``EpisodeRecord`` objects (``metadata["env_index"]`` tells the env).
         """
@@ -178,13 +184,14 @@ class RecallRecorder:
         self._in_episode[:] = True
         for i in np.flatnonzero(starts):
             self._actions[i], self._rewards[i], self._frames[i] = [], [], []
+            self._labels[i] = []
         if self.kind != "none":  # so the trace is a Recall
             starts_device = torch.as_tensor(starts, device=self._device)
             step_fn = self._slot_step if self.kind == "slots" else self._key_step
             with torch.no_grad():  # a trace taken with autograd on must not keep its graph
                 self._history.append(step_fn(trace, starts_device))
         self._global_step += 1
-        self._store_host(actions, rewards, frames)
+        self._store_host(actions, rewards, frames, labels)
         self._steps += 1
 
         if dones is not None:
@@ -279,6 +286,7 @@ class RecallRecorder:
     def _key_step(self, trace: Recall, starts: Tensor) -> dict[str, Tensor]:
         """MNM: cosine similarity of the read keys to this episode's write keys, top-k."""
         read_keys, write_keys = trace.read_keys, trace.write_keys  # [B, R, K], [B, Wh, K]
+        write_values = trace.write_values  # [B, Wh, V] or None
         assert read_keys is not None and write_keys is not None
         state = self._device_state
         t = torch.where(starts, 0, state["t"])
@@ -304,6 +312,11 @@ class RecallRecorder:
             **self._pad_reads(weights, steps, steps, valid),
             write_slots=t.unsqueeze(-1).expand(-1, write_keys.shape[1]),
             slots_in_use=torch.full_like(t, math.nan, dtype=keys.dtype),
+            **{
+                name: value.to(torch.float16)
+                for name, value in (("write_keys", write_keys), ("write_values", write_values))
+                if value is not None
+            },
         )
 
     def _pad_reads(
@@ -322,7 +335,7 @@ class RecallRecorder:
 
     # --- host side ---------------------------------------------------------------------------
 
-    def _store_host(self, actions: Any, rewards: Any, frames: Any) -> None:
+    def _store_host(self, actions: Any, rewards: Any, frames: Any, labels: Any) -> None:
         action_rows = host_array(actions) if actions is not None else None
         reward_rows = (
             host_array(rewards).reshape(-1).astype(np.float64)
@@ -337,11 +350,14 @@ class RecallRecorder:
             )
         if frames is not None and len(frames) != self.n_envs:
             raise ValueError(f"frames must hold {self.n_envs} frames, got {len(frames)}")
+        if labels is not None and len(labels) != self.n_envs:
+            raise ValueError(f"labels must hold {self.n_envs} labels, got {len(labels)}")
         for i in range(self.n_envs):
             self._actions[i].append(action_rows[i] if action_rows is not None else np.int64(0))
             self._rewards[i].append(float(reward_rows[i]))
             if frames is not None:
                 self._frames[i].append(np.asarray(frames[i], dtype=np.uint8))
+            self._labels[i].append("" if labels is None or labels[i] is None else str(labels[i]))
 
     def _finish(self, env: int) -> EpisodeRecord:
         """Build env ``env``'s record from the history and its host lists; close the episode."""
@@ -362,6 +378,7 @@ class RecallRecorder:
             )
         rewards = np.asarray(self._rewards[env], dtype=np.float32)
         frames = np.stack(self._frames[env]) if len(self._frames[env]) == length > 0 else None
+        labels = np.array(self._labels[env], dtype=str) if any(self._labels[env]) else None
         metadata = {
             **self.metadata,
             "env_index": int(env),
@@ -385,9 +402,13 @@ class RecallRecorder:
             slots_in_use=arrays["slots_in_use"].astype(np.float32),
             frames=frames,
             metadata=metadata,
+            write_keys=arrays.get("write_keys"),
+            write_values=arrays.get("write_values"),
+            labels=labels,
         )
         self._in_episode[env] = False
         self._actions[env], self._rewards[env], self._frames[env] = [], [], []
+        self._labels[env] = []
         return record
 
     def _trim_history(self) -> None:
@@ -398,83 +419,3 @@ class RecallRecorder:
         if drop > 0:
             del self._history[:drop]
             self._history_offset = keep_from
-
-
-def record_episodes(
-    model: Any,
-    env: Any,
-    n: int,
-    top_k: int = 5,
-    frames: bool = False,
-    deterministic: bool = True,
-    seed: int | None = None,
-) -> list[EpisodeRecord]:
-    """Run ``n`` episodes of a trained memory agent and record what it recalled.
-
-    Args:
-        model: a ``memrl.sb3.MemoryPPO`` (anything with ``predict(obs, state,
-            episode_start, deterministic)`` and a ``policy`` with ``core`` and
-            ``actor_state``).
-        env: a single (non-vectorised) Gymnasium env, or an env id made with
-            ``memrl.envs.make`` (with ``render_mode="rgb_array"`` when ``frames``).
-        n: number of episodes (>= 1).
-        top_k: reads kept per step and read head.
-        frames: keep each step's ``env.render()`` frame (the env must render rgb arrays).
-        deterministic: greedy actions (else sampled).
-        seed: seeds the first ``env.reset``; later episodes continue the env's random stream,
-            so the same seed gives the same episodes.
-    Returns:
-        ``n`` ``EpisodeRecord`` objects (``metadata["episode"]`` is the index).
-    """
-    check_int("n", n, minimum=1)
-    policy = model.policy
-    core = policy.core
-    owns_env = isinstance(env, str)
-    if owns_env:
-        from memrl.envs import make  # recall sits above envs only for this convenience
-
-        env = make(env, render_mode="rgb_array" if frames else None)
-    if frames and getattr(env, "render_mode", None) != "rgb_array":
-        raise ValueError(
-            "frames=True needs an env made with render_mode='rgb_array', got render_mode="
-            f"{getattr(env, 'render_mode', None)!r}"
-        )
-    spec = getattr(env, "spec", None)
-    recorder = RecallRecorder(
-        getattr(policy, "memory", core),
-        n_envs=1,
-        top_k=top_k,
-        metadata=dict(
-            core_kwargs=dict(getattr(policy, "memory_kwargs", {}) or {}),
-            env_id=spec.id if spec is not None else type(env.unwrapped).__name__,
-            seed=seed,
-            deterministic=deterministic,
-        ),
-    )
-    records: list[EpisodeRecord] = []
-    try:
-        for episode in range(n):
-            obs, _ = env.reset(seed=seed if episode == 0 else None)
-            state, start, finished = None, True, []
-            while not finished:
-                action, state = model.predict(
-                    obs, state, episode_start=np.array([start]), deterministic=deterministic
-                )
-                trace = core_trace(core, policy.actor_state(state))
-                frame = [env.render()] if frames else None
-                obs, reward, terminated, truncated, _ = env.step(action)
-                finished = recorder.step(
-                    trace,
-                    [start],
-                    actions=np.asarray(action)[None],
-                    rewards=[float(reward)],
-                    dones=[terminated or truncated],
-                    frames=frame,
-                )
-                start = False
-            finished[0].metadata["episode"] = episode
-            records += finished
-    finally:
-        if owns_env:
-            env.close()
-    return records

@@ -16,6 +16,15 @@ Shapes (T steps, R read heads, K = top_k, Wh write heads):
     write_slots    [T, Wh]       int32   most-written slot per write head (-1 = none)
     slots_in_use   [T]           float32 fraction of slots in use (DNC), NaN if unknown
     frames         [T, H, W, 3]  uint8, or None when frames were not kept
+    write_keys     [T, Wh, K]    float16 write keys (MNM), or None
+    write_values   [T, Wh, V]    float16 target values written with them (MNM), or None
+    labels         [T]           str: what each step showed (StoryQA's word), or None
+
+The last three are optional (a record without them loads); ``RecallRecorder`` keeps the
+write keys and values of MNM in float16, so a 200-step episode of the ``mnm-g`` preset
+(Wh = 1, K = V = 16) adds 2 x 200 x 16 x 2 bytes = 12.8 kB before compression, and
+K = V = 64 would add 51 kB: small beside the frames, and the HTML page embeds only the two
+similarity matrices drawn from them (``memrl.recall.similarity``), not the arrays.
 
 Files (``EpisodeRecord.save`` / ``load_episode``): one compressed ``.npz`` archive per episode
 holding the arrays above under their field names (``frames`` only when kept) and a header
@@ -49,6 +58,9 @@ HEADER_KEY = "memrl_record"
 _INT_FIELDS = ("read_slots", "source_steps", "write_slots")
 _FLOAT_FIELDS = ("rewards", "read_weights", "slots_in_use")
 _REQUIRED = ("actions", *_FLOAT_FIELDS, *_INT_FIELDS)
+# Optional per-step arrays beside frames: [T, Wh, K or V] floats, and [T] str labels.
+_WRITE_FIELDS = ("write_keys", "write_values")
+_OPTIONAL = ("frames", *_WRITE_FIELDS, "labels")
 
 
 class RecordError(ValueError):
@@ -63,7 +75,8 @@ class EpisodeRecord:
     read/write arrays have ``R = K = Wh = 0`` and replay shows no recall panel.
     ``metadata`` holds at least: ``core``, ``core_kwargs``, ``env_id``, ``seed``,
     ``episode_return``, ``length``, ``top_k``, ``recall_kind`` (``"slots"``, ``"keys"``
-    for MNM, or ``"none"``).
+    for MNM, or ``"none"``). ``write_keys``, ``write_values`` and ``labels`` are optional
+    (``None``): MNM's writes, and per-step text such as the word a story showed.
     """
 
     actions: np.ndarray
@@ -75,6 +88,9 @@ class EpisodeRecord:
     slots_in_use: np.ndarray
     frames: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    write_keys: np.ndarray | None = None
+    write_values: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -149,8 +165,33 @@ class EpisodeRecord:
             step_index = np.arange(steps).reshape(-1, 1, 1)
             if (self.source_steps > step_index).any():
                 raise RecordError("source_steps recalls a later step (source_steps[t] > t)")
+        self._validate_optional(steps)
         if not isinstance(self.metadata, dict):
             raise RecordError(f"metadata must be a dict, got {type(self.metadata).__name__}")
+
+    def _validate_optional(self, steps: int) -> None:
+        """The optional write keys/values ``[T, Wh, ·]`` (floats) and labels ``[T]`` (str)."""
+        for name in _WRITE_FIELDS:
+            array = getattr(self, name)
+            if array is None:
+                continue
+            if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+                kind = getattr(array, "dtype", type(array).__name__)
+                raise RecordError(f"{name} must be a float numpy array or None, got {kind}")
+            if array.ndim != 3 or array.shape[0] != steps:
+                raise RecordError(
+                    f"{name} must have shape [T, Wh, ·] with T = {steps}, got {list(array.shape)}"
+                )
+        if self.labels is not None and (
+            not isinstance(self.labels, np.ndarray)
+            or self.labels.dtype.kind != "U"
+            or self.labels.shape != (steps,)
+        ):
+            raise RecordError(
+                f"labels must be a str array of shape [T] with T = {steps}, got "
+                f"{getattr(self.labels, 'dtype', type(self.labels).__name__)} "
+                f"{list(getattr(self.labels, 'shape', []))}"
+            )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the record to ``path`` (a compressed ``.npz``; the name is used as given).
@@ -181,8 +222,9 @@ class EpisodeRecord:
             "write_slots": self.write_slots.astype(np.int32, copy=False),
             "slots_in_use": self.slots_in_use.astype(np.float32, copy=False),
         }
-        if self.frames is not None:
-            arrays["frames"] = self.frames
+        for name in _OPTIONAL:
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
         # Through an open file: given a path, numpy would append ".npz" to other names.
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -217,7 +259,7 @@ def load_episode(path: str | os.PathLike[str]) -> EpisodeRecord:
                     f"{path}: incomplete episode record, missing arrays: {', '.join(missing)}"
                 )
             arrays = {name: archive[name] for name in _REQUIRED}
-            frames = archive["frames"] if "frames" in archive.files else None
+            optional = {name: archive[name] for name in _OPTIONAL if name in archive.files}
     except RecordError:
         raise
     except unreadable as error:
@@ -225,7 +267,7 @@ def load_episode(path: str | os.PathLike[str]) -> EpisodeRecord:
             f"{path}: not a readable memrl episode record (truncated or not an .npz "
             f"archive: {type(error).__name__}: {error})"
         ) from error
-    record = EpisodeRecord(**arrays, frames=frames, metadata=header["metadata"])
+    record = EpisodeRecord(**arrays, **optional, metadata=header["metadata"])
     try:
         record.validate()
     except RecordError as error:
