@@ -9,4 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch==2.13.0
-.venv/bin/pip install --quiet -e ".[dev]"
+# ray: CI runs the tests of `memrl bench --backend ray` (tests/integration/test_bench_ray.py).
+.venv/bin/pip install --quiet -e ".[dev,ray]"

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memrl.cli.arguments import add_set_argument, positive_float, positive_int
+from memrl.config import ConfigError
+
+if TYPE_CHECKING:
+    from memrl.run import Backend
 
 __all__ = ["add_parser", "run"]
+
+# The options of --backend ray and their argument names.
+RAY_OPTIONS = {
+    "--address": "address",
+    "--storage": "storage",
+    "--cpus-per-run": "cpus_per_run",
+    "--gpus-per-run": "gpus_per_run",
+}
 
 
 def add_parser(commands) -> None:
@@ -23,7 +37,13 @@ def add_parser(commands) -> None:
         "--agents", default=None, help="comma-separated agent presets or YAML files (default: all)"
     )
     bench.add_argument("--seeds", type=positive_int, default=1, help="seeds per agent and env")
-    bench.add_argument("--jobs", type=positive_int, default=1, help="parallel processes")
+    bench.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="parallel processes (default 1); with --backend ray: at most J trials at once "
+        "(default: as many as the cluster fits)",
+    )
     bench.add_argument("--out", default=None, help="results directory (default results/<suite>)")
     bench.add_argument(
         "--steps-scale",
@@ -35,6 +55,31 @@ def add_parser(commands) -> None:
         bench,
         "override a setting of every run (as for train)",
     )
+    ray = bench.add_argument_group(
+        "Ray", "run the grid as Ray Tune trials, here or on a cluster (pip install 'memrl[ray]')"
+    )
+    ray.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default); ray: one Tune trial per run",
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (default: start Ray "
+        "on this machine)",
+    )
+    ray.add_argument(
+        "--storage",
+        default=None,
+        help="Tune's experiment storage, reachable from every node: a shared directory or a "
+        "URI such as s3://bucket/path (default OUT/ray)",
+    )
+    ray.add_argument(
+        "--cpus-per-run", type=positive_int, default=None, help="CPUs (torch threads) per run"
+    )
+    ray.add_argument("--gpus-per-run", type=float, default=None, help="GPUs per run (default 0)")
     bench.set_defaults(handler=run)
 
 
@@ -54,25 +99,52 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, suite: str) -> None
         parser,
         "override a setting of every run (as for memrl train)",
     )
-    parser.set_defaults(suite=suite, command="bench", handler=run)
+    parser.set_defaults(
+        suite=suite,
+        command="bench",
+        handler=run,
+        backend="local",
+        **dict.fromkeys(RAY_OPTIONS.values()),
+    )
+
+
+def _backend(args: argparse.Namespace, out: Path) -> Backend | None:
+    """The backend the options ask for; ``None``: the local default."""
+    from memrl.run.ray_backend import RayBackend
+
+    if args.backend == "local":
+        given = [option for option, key in RAY_OPTIONS.items() if getattr(args, key) is not None]
+        if given:
+            raise ConfigError("--backend local", "", f"{', '.join(given)} need --backend ray")
+        return None
+    return RayBackend(
+        args.storage or out / "ray",
+        address=args.address,
+        cpus_per_run=args.cpus_per_run or 1,
+        gpus_per_run=args.gpus_per_run or 0.0,
+        max_concurrent=args.jobs,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """``memrl bench`` (and the reproduction scripts) with parsed arguments."""
     from memrl import run
-    from memrl.config import agent_presets
+    from memrl.config import agent_presets, load_suite
 
     agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else []
     if not agents:
         agents = list(agent_presets())
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out is not None else run.default_out_dir(suite)
     result = run.bench(
-        args.suite,
+        suite,
         agents,
         seeds=args.seeds,
-        jobs=args.jobs,
-        out=args.out,
+        jobs=args.jobs or 1,
+        out=out,
         steps_scale=args.steps_scale,
         overrides=args.overrides,
+        backend=_backend(args, out),
     )
     print()
     print(result.markdown)

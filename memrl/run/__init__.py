@@ -18,8 +18,9 @@ leaves a half-written file behind.
 Modules: :mod:`~memrl.run.files` (the run directory), :mod:`~memrl.run.device`,
 :mod:`~memrl.run.models` (SB3 models and envs of a run), :mod:`~memrl.run.train`,
 :mod:`~memrl.run.evaluate`, :mod:`~memrl.run.plan` (a benchmark's runs),
-:mod:`~memrl.run.bench` (executing them: :class:`Backend`) and :mod:`~memrl.run.report`
-(its tables and plot).
+:mod:`~memrl.run.bench` (executing them: :class:`Backend`, :class:`LocalBackend`),
+:mod:`~memrl.run.ray_backend` (:class:`RayBackend`: on Ray Tune, with
+:mod:`~memrl.run.ray_trial` inside it) and :mod:`~memrl.run.report` (its tables and plot).
 
 Public entry points: :func:`train`, :func:`evaluate`, :func:`evaluate_run`, :func:`bench`,
 :func:`make_run_config`, :func:`load_model`.
@@ -27,7 +28,7 @@ Public entry points: :func:`train`, :func:`evaluate`, :func:`evaluate_run`, :fun
 
 from memrl.atomic import atomic_write
 from memrl.config import load_run_config
-from memrl.run.bench import Backend, BenchResult, LocalBackend, bench
+from memrl.run.bench import Backend, BenchResult, LocalBackend, bench, default_out_dir
 from memrl.run.device import resolve_device, set_threads
 from memrl.run.evaluate import EVAL_SEED_OFFSET, MAX_EVAL_ENVS, EvalResult, evaluate, evaluate_run
 from memrl.run.files import (
@@ -43,6 +44,7 @@ from memrl.run.files import (
 )
 from memrl.run.models import load_model, make_model
 from memrl.run.plan import PlannedRun, plan_runs
+from memrl.run.ray_backend import RayBackend
 from memrl.run.train import (
     DEFAULT_AGENT,
     DEFAULT_ENV,
@@ -73,11 +75,13 @@ __all__ = [
     "EvalResult",
     "LocalBackend",
     "PlannedRun",
+    "RayBackend",
     "RunCallback",
     "TrainResult",
     "atomic_write",
     "bench",
     "checkpoint",
+    "default_out_dir",
     "default_run_dir",
     "evaluate",
     "evaluate_run",

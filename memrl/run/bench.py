@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from memrl.checks import check_int, check_number
 from memrl.config import AgentConfig, SuiteConfig, load_suite
@@ -26,7 +26,10 @@ from memrl.run.plan import PlannedRun, pending_runs, plan_runs
 from memrl.run.report import bench_rows, write_results
 from memrl.run.train import train
 
-__all__ = ["Backend", "BenchResult", "LocalBackend", "bench", "train_planned"]
+if TYPE_CHECKING:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+__all__ = ["Backend", "BenchResult", "LocalBackend", "bench", "default_out_dir", "train_planned"]
 
 
 class Backend(Protocol):
@@ -45,12 +48,17 @@ class Backend(Protocol):
         ...
 
 
-def train_planned(run: PlannedRun) -> tuple[Path, bool]:
-    """Train one planned run (resuming it if it was started), torch on one thread, quietly;
-    returns its directory and whether it finished (``False``: interrupted)."""
-    set_threads(1)
+def train_planned(
+    run: PlannedRun, threads: int = 1, callbacks: Sequence[BaseCallback] = ()
+) -> tuple[Path, bool]:
+    """Train one planned run (resuming it if it was started), torch on ``threads`` threads,
+    quietly, with extra SB3 ``callbacks``; returns its directory and whether it finished
+    (``False``: interrupted)."""
+    set_threads(threads)
     resume = (run.run_dir / CONFIG_FILE).exists()
-    result = train(run.config, run.run_dir, resume=resume, progress=False, log=None)
+    result = train(
+        run.config, run.run_dir, resume=resume, callbacks=callbacks, progress=False, log=None
+    )
     return run.run_dir, not result.interrupted
 
 
@@ -92,6 +100,11 @@ class LocalBackend:
                 for future in futures:
                     future.cancel()
                 raise
+
+
+def default_out_dir(suite: SuiteConfig) -> Path:
+    """Where a benchmark of ``suite`` writes unless told otherwise: ``results/<suite>``."""
+    return Path("results") / suite.name
 
 
 @dataclass(frozen=True)
@@ -142,7 +155,7 @@ def bench(
     backend = backend or LocalBackend(jobs)
     if not agents:
         raise ValueError("no agents given")
-    out_dir = Path(out) if out is not None else Path("results") / suite_config.name
+    out_dir = Path(out) if out is not None else default_out_dir(suite_config)
     planned = plan_runs(suite_config, agents, seeds, out_dir, steps_scale, overrides)
     pending = pending_runs(planned)
     skipped = len(planned) - len(pending)
