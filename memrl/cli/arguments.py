@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = [
     "add_device_arguments",
@@ -10,6 +11,7 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "run_directory",
 ]
 
 
@@ -36,6 +38,17 @@ def _parse_int(text: str) -> int:
 positive_int = _argument_type(_parse_int, lambda v: v >= 1, "a positive integer")
 non_negative_int = _argument_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _argument_type(float, lambda v: v > 0, "a number > 0")
+
+
+def run_directory(text: str) -> str:
+    """A run directory argument: refuses a file at once (a missing path is left to the
+    command, which says which file of a run it looked for)."""
+    if Path(text).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a file, not a run directory (memrl train writes one: config.yaml, "
+            "model.zip, ...)"
+        )
+    return text
 
 
 def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from memrl.cli.arguments import add_device_arguments, positive_int
+from memrl.cli.arguments import add_device_arguments, positive_int, run_directory
 
 __all__ = ["add_parser", "run"]
 
@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
         description="Evaluate RUN/model.zip (or its latest checkpoint) on the run's environment, "
         "print a table and write RUN/eval.json.",
     )
-    evaluate.add_argument("run", metavar="RUN", help="a run directory")
+    evaluate.add_argument("run", metavar="RUN", type=run_directory, help="a run directory")
     evaluate.add_argument(
         "--episodes", type=positive_int, default=None, help="episodes (default: the env's)"
     )

@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from memrl.cli.arguments import add_device_arguments, positive_float, positive_int
+from memrl.cli.arguments import (
+    add_device_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from memrl.config import ConfigError
 
 __all__ = ["add_parser", "run"]
@@ -23,7 +28,9 @@ def add_parser(commands) -> None:
     )
     replay.add_argument("run", metavar="RUN", help="run directory, or an episode record (.npz)")
     replay.add_argument("--episodes", type=positive_int, default=1, help="episodes to play")
-    replay.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    replay.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the first episode"
+    )
     replay.add_argument("--top-k", type=positive_int, default=5, help="recalled slots per head")
     replay.add_argument(
         "--out", default=None, help="output .gif, .mp4 or .html (default RUN/replay.gif)"

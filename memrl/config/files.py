@@ -38,11 +38,21 @@ def to_yaml(data: Mapping[str, Any], header: str = "") -> str:
 
 
 def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; bad YAML or text is a :class:`ConfigError`."""
     try:
         with path.open(encoding="utf-8") as file:
             return yaml.safe_load(file)
     except yaml.YAMLError as error:
-        raise ConfigError(str(path), "", f"not valid YAML: {error}") from None
+        raise ConfigError(str(path), "", f"not valid YAML: {_yaml_problem(error)}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), "", f"not a UTF-8 text file ({error.reason})") from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (``line 3, column 7``)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -58,7 +68,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as error:
-        raise ConfigError("--set", key, f"value is not valid YAML: {error}") from None
+        problem = f"value is not valid YAML: {_yaml_problem(error)}"
+        raise ConfigError("--set", key, problem) from None
     return key, value
 
 

@@ -61,6 +61,8 @@ _REQUIRED = ("actions", *_FLOAT_FIELDS, *_INT_FIELDS)
 # Optional per-step arrays beside frames: [T, Wh, K or V] floats, and [T] str labels.
 _WRITE_FIELDS = ("write_keys", "write_values")
 _OPTIONAL = ("frames", *_WRITE_FIELDS, "labels")
+# An .npz is a zip archive: it starts with a file header, or the end record when empty.
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 class RecordError(ValueError):
@@ -246,20 +248,25 @@ def load_episode(path: str | os.PathLike[str]) -> EpisodeRecord:
         raise FileNotFoundError(f"no episode record at {path}")
     unreadable = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise RecordError(
-                f"{path}: not a memrl episode record (a single .npy array, not an .npz archive)"
-            )
-        with loaded as archive:
+        with path.open("rb") as file:
+            magic = file.read(4)
+        if magic not in _ZIP_MAGICS:
+            # Checked first: np.load would try anything else as a pickle and say so.
+            kind = "a single .npy array" if magic.startswith(b"\x93NUMPY") else "not a zip file"
+            raise RecordError(f"{path}: not a memrl episode record ({kind}, not an .npz archive)")
+        with np.load(path, allow_pickle=False) as archive:
             header = _read_header(path, archive)
             missing = [name for name in _REQUIRED if name not in archive.files]
             if missing:
                 raise RecordError(
                     f"{path}: incomplete episode record, missing arrays: {', '.join(missing)}"
                 )
-            arrays = {name: archive[name] for name in _REQUIRED}
-            optional = {name: archive[name] for name in _OPTIONAL if name in archive.files}
+            arrays = {name: _load_array(path, archive, name) for name in _REQUIRED}
+            optional = {
+                name: _load_array(path, archive, name)
+                for name in _OPTIONAL
+                if name in archive.files
+            }
     except RecordError:
         raise
     except unreadable as error:
@@ -275,6 +282,19 @@ def load_episode(path: str | os.PathLike[str]) -> EpisodeRecord:
     return record
 
 
+def _load_array(path: Path, archive: Any, name: str) -> np.ndarray:
+    """``archive[name]``, refusing arrays of Python objects (they would need pickle)."""
+    try:
+        return archive[name]
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise
+        raise RecordError(
+            f"{path}: refused: array {name!r} holds Python objects, which only load with "
+            "pickle; memrl loads records with allow_pickle=False (nothing in a file runs code)"
+        ) from None
+
+
 def _read_header(path: Path, archive: Any) -> dict[str, Any]:
     """The JSON header of an open archive, checked for format and schema version."""
     if HEADER_KEY not in archive.files:
@@ -282,7 +302,7 @@ def _read_header(path: Path, archive: Any) -> dict[str, Any]:
             f"{path}: not a memrl episode record (no '{HEADER_KEY}' header; arrays found: "
             f"{', '.join(archive.files) or 'none'})"
         )
-    raw = archive[HEADER_KEY]
+    raw = _load_array(path, archive, HEADER_KEY)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise RecordError(f"{path}: not a memrl episode record (malformed header)")
     try:

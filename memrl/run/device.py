@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-__all__ = ["resolve_device", "set_threads"]
+__all__ = ["DeviceError", "resolve_device", "set_threads"]
+
+
+class DeviceError(ValueError):
+    """A device that was asked for but is not there (``cuda`` without a CUDA device)."""
 
 
 def resolve_device(device: str) -> str:
     """``auto`` as ``cuda`` when torch sees a CUDA device, else ``cpu``; other names as given.
 
     Raises:
-        ValueError: ``cuda`` was asked for but torch sees no CUDA device.
+        DeviceError: ``cuda`` was asked for but torch sees no CUDA device.
     """
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use cpu")
+        raise DeviceError(
+            "device 'cuda' was asked for but torch sees no CUDA device; accepted here: "
+            "--device cpu or --device auto"
+        )
     return device
 
 

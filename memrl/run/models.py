@@ -6,6 +6,7 @@ the other for them.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,17 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["load_model", "make_env", "make_model"]
+__all__ = ["RESUMABLE_KEYS", "ModelFileError", "load_model", "make_env", "make_model"]
+
+# Agent settings a resumed run may change (``memrl train --resume --set learning_rate=...``),
+# e.g. to continue past a non-finite update with smaller steps; a loaded model takes them
+# from the run's configuration, not from the archive.
+RESUMABLE_KEYS = ("learning_rate", "max_grad_norm")
+
+
+class ModelFileError(ValueError):
+    """A file that does not load as a model of its run (not a zip, truncated, another
+    algorithm's or another configuration's model)."""
 
 
 def _algorithm_class(agent: AgentConfig) -> type[BaseAlgorithm]:
@@ -68,5 +79,34 @@ def make_model(
 
 
 def load_model(config: RunConfig, path: str | Path, device: str | None = None) -> BaseAlgorithm:
-    """Load a saved model (``model.zip`` or ``checkpoint.zip``) of a run with ``config``."""
-    return _algorithm_class(config.agent).load(str(path), device=device or config.agent.device)
+    """Load a saved model (``model.zip`` or ``checkpoint.zip``) of a run with ``config``.
+
+    SB3 archives hold pickled objects: load only files you trust.
+
+    Raises:
+        ModelFileError: ``path`` is not an SB3 archive of this run's algorithm and policy.
+    """
+    algorithm = _algorithm_class(config.agent)
+    sb3_kwargs = config.agent.sb3_kwargs()
+    settings = {key: sb3_kwargs[key] for key in RESUMABLE_KEYS}
+    try:
+        return algorithm.load(str(path), device=device or config.agent.device, **settings)
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        ValueError,
+        TypeError,
+        AssertionError,  # SB3 asserts that an archive holds its "data" entry
+        RuntimeError,  # torch: a state dict of other shapes
+    ) as error:
+        raise ModelFileError(
+            f"{path}: not a loadable {algorithm.__name__} model of this run "
+            f"({type(error).__name__}: {_first_line(error)}); expected the model.zip or "
+            "checkpoint.zip that memrl train wrote for it"
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "no message"
