@@ -29,23 +29,26 @@ __all__ = [
 
 # Replay, in layers (each imports only those above it in this list): the recall map
 # (maps), MNM's write similarities (similarity), one composed frame (drawing), whole
-# episodes (episodes), the HTML page (html), and the GIF/MP4 writers with write_replay
-# choosing by suffix (render).
+# episodes (episodes), the HTML page (html), the still PNG (still), and the GIF/MP4 writers
+# with write_replay choosing by suffix (render).
 from memrl.recall.drawing import compose_step
 from memrl.recall.episodes import episode_frames
 from memrl.recall.html import write_html
 from memrl.recall.maps import recall_map
 from memrl.recall.render import write_gif, write_mp4, write_replay
 from memrl.recall.similarity import similarity_image, write_similarity
+from memrl.recall.still import still_image, write_png
 
 __all__ += [
     "compose_step",
     "episode_frames",
     "recall_map",
     "similarity_image",
+    "still_image",
     "write_gif",
     "write_html",
     "write_mp4",
+    "write_png",
     "write_replay",
     "write_similarity",
 ]

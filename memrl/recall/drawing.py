@@ -42,6 +42,7 @@ __all__ = [
     "as_rgb",
     "compose_step",
     "format_action",
+    "label_font",
     "pad_frame",
     "step_card",
     "thumbnail",
@@ -66,7 +67,7 @@ DISPLAY_MIN_SIDE = 160  # smaller env frames are enlarged (by a whole factor) to
 
 
 @functools.cache
-def _font() -> ImageFont.ImageFont:
+def label_font() -> ImageFont.ImageFont:
     """Pillow's built-in bitmap font (no FreeType needed; the same pixels everywhere)."""
     # Pillow >= 10.1 returns a FreeType font from load_default(); the bitmap one is kept
     # under load_default_imagefont. Pillow 10.0's load_default() is the bitmap font.
@@ -74,7 +75,7 @@ def _font() -> ImageFont.ImageFont:
 
 
 def _text_width(text: str) -> int:
-    return int(np.ceil(_font().getlength(text)))
+    return int(np.ceil(label_font().getlength(text)))
 
 
 # --------------------------------------------------------------------------- layout helpers
@@ -316,7 +317,7 @@ def compose_step(
 
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
-    font = _font()
+    font = label_font()
     header = [title] if title else []
     header.append(f"step {step}" + (f"/{length - 1}" if length is not None else ""))
     if action is not None:
@@ -378,7 +379,7 @@ def _draw_panel_labels(
     weight_label: str,
     thumbnails: dict[tuple[int, int], np.ndarray],
 ) -> None:
-    font = _font()
+    font = label_font()
     x0, y0 = layout.panel_xy
     draw.text((x0, y0), "recalled past frames (top-k per read head)", fill=MUTED_TEXT, font=font)
     thumb_h, thumb_w = layout.thumb_hw
@@ -405,7 +406,7 @@ def _draw_map_labels(
     map_max: float,
 ) -> None:
     assert layout.map_xy is not None
-    font = _font()
+    font = label_font()
     mx, my = layout.map_xy
     size = layout.map_size
     draw.text((PAD, my - LINE - 1), "recall map", fill=MUTED_TEXT, font=font)
@@ -436,8 +437,8 @@ def step_card(step: int, height: int = 96, width: int = 128) -> np.ndarray:
     """``[height, width, 3] uint8``: the stand-in drawn for a step whose frame was not kept."""
     image = Image.new("RGB", (width, height), EMPTY_CELL)
     draw = ImageDraw.Draw(image)
-    draw.text((PAD, PAD), f"step {step}", fill=TEXT, font=_font())
-    draw.text((PAD, PAD + LINE), "no frame kept", fill=MUTED_TEXT, font=_font())
+    draw.text((PAD, PAD), f"step {step}", fill=TEXT, font=label_font())
+    draw.text((PAD, PAD + LINE), "no frame kept", fill=MUTED_TEXT, font=label_font())
     return np.asarray(image)
 
 

@@ -9,15 +9,21 @@ The page shows one episode at a time (a selector when there are several): the cu
 frame, the step, action and reward, the recall panel (per read head, the top-k recalled
 past frames with their step and weight; clicking one jumps to that step), and the recall
 map (row = step, column = past step, brightness = read weight) with the rows filled so far
-and a cursor. A slider and a play/pause button scrub through the steps; the arrow keys
-step while the slider has focus.
+and a cursor. MNM records (with write keys and values) also get the two write-similarity
+matrices of ``memrl.recall.similarity`` beside the map, with the same cursor, and the
+record's labels (StoryQA's words) as their axis labels. A slider and a play/pause button
+scrub through the steps; the arrow keys step while the slider has focus.
 
 Stable element ids, for people and tests: ``#episode-select``, ``#step-slider``,
 ``#step-label``, ``#action-label``, ``#reward-label``, ``#return-label``, ``#play``,
 ``#fps``, ``#frame``, ``#recall-panel`` (rows ``.head-row`` of figures ``.recall-cell``
 with ``data-source-step`` and ``data-weight``; ``.recall-cell.empty`` where nothing was
 recalled; ``.no-recall`` for LSTM/GRU records), ``#recall-map``, ``#map-cursor``,
-``#map-future``. ``#recall-panel`` carries ``data-step`` = the step it shows.
+``#map-future``, ``#label-text`` (the step's label, when the record has labels),
+``#similarity-block`` with ``#key-similarity`` and ``#value-similarity`` (images),
+``#key-cursor`` and ``#value-cursor``, and per matrix ``.sim-row-label`` and
+``.sim-col-label`` elements (``data-step``; ``.current`` on the current row's label).
+``#recall-panel`` carries ``data-step`` = the step it shows.
 """
 
 from __future__ import annotations
@@ -46,11 +52,16 @@ from memrl.recall.episodes import (
 )
 from memrl.recall.maps import map_scale, recall_map, recall_map_image, recalled_steps
 from memrl.recall.records import EpisodeRecord
+from memrl.recall.similarity import has_write_similarity, similarity_image, write_similarity
 
 __all__ = ["replay_html", "write_html"]
 
 IMAGE_FORMATS = ("png", "jpeg")
 MAP_DISPLAY_SIZE = 240  # CSS pixels of the recall map on the page
+# With labels, a similarity matrix grows to this many CSS pixels a step (up to the limit),
+# so that one word a row stays readable.
+LABELLED_STEP_SIZE = 12
+SIMILARITY_MAX_SIZE = 720
 
 
 def _data_uri(image: np.ndarray, image_format: str) -> str:
@@ -85,6 +96,7 @@ def _episode_data(
         "rewards": [_finite(r) for r in rewards],
         "returns": [_finite(r) for r in np.cumsum(rewards)],
         "slotsInUse": [_finite(v) for v in np.asarray(record.slots_in_use, dtype=np.float64)],
+        "labels": None if record.labels is None else [str(label) for label in record.labels],
     }
     if not record.has_recall:
         return data
@@ -105,6 +117,16 @@ def _episode_data(
     size = length * max(1, math.ceil(MAP_DISPLAY_SIZE / length)) if length else 1
     data["map"] = _data_uri(recall_map_image(matrix, size, map_max=scale), "png")
     data["mapMax"] = scale
+    if has_write_similarity(record):
+        keys, values = write_similarity(record)
+        display = MAP_DISPLAY_SIZE
+        if record.labels is not None:
+            display = min(max(display, LABELLED_STEP_SIZE * length), SIMILARITY_MAX_SIZE)
+        data["similarity"] = {
+            "keys": _data_uri(similarity_image(keys, size), "png"),
+            "values": _data_uri(similarity_image(values, size), "png"),
+            "size": display,
+        }
     return data
 
 
@@ -205,6 +227,24 @@ _PAGE = """<!DOCTYPE html>
   #recall-map { width: 100%; height: 100%; image-rendering: pixelated; display: block; }
   #map-future { position: absolute; left: 0; right: 0; bottom: 0; background: #222638; }
   #map-cursor { position: absolute; left: -6px; right: -6px; height: 2px; background: #ff8c00; }
+  #maps-row { display: flex; gap: 24px; align-items: flex-start; flex-wrap: wrap; }
+  #label-text { color: #ffd75a; font-weight: 600; }
+  #similarity-block > .muted { max-width: 600px; }
+  .sim-matrices { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
+  .sim-figure { margin: 0; display: grid; grid-template-columns: 76px auto; }
+  .sim-figure figcaption { grid-column: 2; grid-row: 1; font-size: 12px; margin-bottom: 2px; }
+  .sim-rows { grid-column: 1; grid-row: 2; position: relative; }
+  .sim-wrap { grid-column: 2; grid-row: 2; position: relative; border: 1px solid #6e6e78; }
+  .sim-cols { grid-column: 2; grid-row: 3; position: relative; height: 76px; }
+  .sim-wrap img { width: 100%; height: 100%; image-rendering: pixelated; display: block; }
+  .sim-future { position: absolute; left: 0; right: 0; bottom: 0;
+                background: rgba(24, 24, 28, 0.6); }
+  .sim-cursor { position: absolute; left: -6px; right: -6px; height: 2px; background: #ff8c00; }
+  .sim-row-label, .sim-col-label { position: absolute; font: 11px monospace; line-height: 1;
+                                   white-space: nowrap; color: #9696a0; }
+  .sim-row-label { right: 4px; transform: translateY(-50%); }
+  .sim-col-label { top: 3px; writing-mode: vertical-rl; transform: translateX(-50%); }
+  .sim-row-label.current, .sim-col-label.current { color: #ff8c00; }
 </style>
 </head>
 <body>
@@ -219,13 +259,14 @@ _PAGE = """<!DOCTYPE html>
 <div id="info">
   <span id="episode-title" class="muted"></span>
   <span id="action-label"></span><span id="reward-label"></span><span id="return-label"></span>
-  <span id="slots-label" class="muted"></span>
+  <span id="slots-label" class="muted"></span><span id="label-text"></span>
 </div>
 <div id="main">
   <div><img id="frame" alt="frame of the current step"></div>
   <div>
     <div class="muted">recalled past frames (top-k per read head): step and weight</div>
     <div id="recall-panel" data-step="0"></div>
+    <div id="maps-row">
     <div id="map-block">
       <div class="muted">recall map: row = step (0 at top), column = past step,
         brightness = read weight / <span id="map-max"></span></div>
@@ -234,6 +275,29 @@ _PAGE = """<!DOCTYPE html>
         <div id="map-future"></div>
         <div id="map-cursor"></div>
       </div>
+    </div>
+    <div id="similarity-block" hidden>
+      <div class="muted">what MNM wrote: cosine similarity of each step's write (row) with
+        the earlier steps' (column); warm = alike, blue = opposite</div>
+      <div class="sim-matrices">
+        <figure class="sim-figure">
+          <figcaption>write keys</figcaption>
+          <div class="sim-rows" id="key-rows"></div>
+          <div class="sim-wrap" id="key-wrap"><img id="key-similarity"
+            alt="write-key similarity"><div class="sim-future"></div><div class="sim-cursor"
+            id="key-cursor"></div></div>
+          <div class="sim-cols" id="key-cols"></div>
+        </figure>
+        <figure class="sim-figure">
+          <figcaption>target values</figcaption>
+          <div class="sim-rows" id="value-rows"></div>
+          <div class="sim-wrap" id="value-wrap"><img id="value-similarity"
+            alt="target-value similarity"><div class="sim-future"></div><div class="sim-cursor"
+            id="value-cursor"></div></div>
+          <div class="sim-cols" id="value-cols"></div>
+        </figure>
+      </div>
+    </div>
     </div>
   </div>
 </div>
@@ -244,6 +308,7 @@ const data = JSON.parse(document.getElementById("replay-data").textContent);
 const el = (id) => document.getElementById(id);
 const slider = el("step-slider"), playButton = el("play"), fpsInput = el("fps");
 const select = el("episode-select"), panel = el("recall-panel");
+const simParts = [["key", "keys"], ["value", "values"]];
 let episode = 0, timer = null;
 fpsInput.value = data.fps;
 
@@ -297,6 +362,7 @@ function show() {
   const used = ep.slotsInUse[step];
   el("slots-label").textContent =
     used === null ? "" : "slots in use " + Math.round(100 * used) + "%";
+  el("label-text").textContent = ep.labels ? ep.labels[step] : "";
   panel.dataset.step = String(step);
   panel.replaceChildren();
   if (!ep.hasRecall) {
@@ -320,6 +386,38 @@ function show() {
   const below = 100 * (step + 1) / ep.length;
   el("map-cursor").style.top = "calc(" + below + "% - 1px)";
   el("map-future").style.top = below + "%";
+  if (!ep.similarity) return;
+  simParts.forEach(([part]) => {
+    el(part + "-cursor").style.top = "calc(" + below + "% - 1px)";
+    el(part + "-wrap").querySelector(".sim-future").style.top = below + "%";
+  });
+  document.querySelectorAll(".sim-row-label, .sim-col-label").forEach((label) => {
+    label.classList.toggle("current", label.dataset.step === String(step));
+  });
+}
+
+// Axis labels (the record's labels, else step numbers), thinned to one per 12 CSS pixels.
+function buildSimilarity(ep) {
+  const sim = ep.similarity;
+  const every = Math.max(1, Math.ceil(12 * ep.length / sim.size));
+  simParts.forEach(([part, field]) => {
+    el(part + "-similarity").src = sim[field];
+    const wrap = el(part + "-wrap"), rows = el(part + "-rows"), cols = el(part + "-cols");
+    wrap.style.width = wrap.style.height = rows.style.height = cols.style.width = sim.size + "px";
+    rows.replaceChildren();
+    cols.replaceChildren();
+    for (let t = 0; t < ep.length; t += every) {
+      [[rows, "sim-row-label", "top"], [cols, "sim-col-label", "left"]].forEach(
+        ([box, name, side]) => {
+          const label = document.createElement("span");
+          label.className = name;
+          label.dataset.step = String(t);
+          label.textContent = ep.labels ? ep.labels[t] : String(t);
+          label.style[side] = (100 * (t + 0.5) / ep.length) + "%";
+          box.appendChild(label);
+        });
+    }
+  });
 }
 
 function loadEpisode(index) {
@@ -333,6 +431,8 @@ function loadEpisode(index) {
     el("recall-map").src = ep.map;
     el("map-max").textContent = ep.mapMax.toFixed(2);
   }
+  el("similarity-block").hidden = !ep.similarity;
+  if (ep.similarity) buildSimilarity(ep);
   show();
 }
 

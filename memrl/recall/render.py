@@ -4,6 +4,7 @@ The writers on top of the replay layers: ``memrl.recall.episodes`` turns records
 composed frames (``memrl.recall.drawing`` draws one step, ``memrl.recall.maps`` computes the
 recall map), and ``memrl.recall.html`` writes the HTML page. Every file is written through
 ``memrl.atomic``: a reader never sees half a replay, and a failed write leaves no temporary.
+``write_replay`` also writes a still PNG of the first episode (``memrl.recall.still``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from memrl.recall.drawing import pad_frame
 from memrl.recall.episodes import as_record_list, episode_frames, episode_title
 from memrl.recall.html import write_html
 from memrl.recall.records import EpisodeRecord
+from memrl.recall.still import write_png
 
 __all__ = ["REPLAY_SUFFIXES", "write_gif", "write_mp4", "write_replay"]
 
@@ -112,7 +114,12 @@ def write_mp4(
     return Path(path)
 
 
-_WRITERS = {".gif": write_gif, ".mp4": write_mp4, ".html": write_html}
+_WRITERS = {
+    ".gif": write_gif,
+    ".mp4": write_mp4,
+    ".html": write_html,
+    ".png": lambda records, path, fps: write_png(records, path),  # a still: no fps
+}
 REPLAY_SUFFIXES = tuple(_WRITERS)
 
 
@@ -121,8 +128,9 @@ def write_replay(
     path: str | os.PathLike[str],
     fps: float = 4,
 ) -> Path:
-    """Write a replay, choosing the format by the suffix (any case): ``.gif``, ``.mp4`` or
-    ``.html``. Returns the path.
+    """Write a replay, choosing the format by the suffix (any case): ``.gif``, ``.mp4``,
+    ``.html``, or ``.png`` (a still image of the first episode: its recall map and, for MNM,
+    the write similarities; ``fps`` unused). Returns the path.
 
     Raises:
         ValueError: an unknown suffix, bad fps, or a record that breaks the schema.
