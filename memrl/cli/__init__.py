@@ -113,8 +113,6 @@ def run_command(args: argparse.Namespace) -> int:
     any other (an unexpected one says so and points to ``--debug``), 130 after Ctrl-C.
     With ``args.debug`` errors propagate with their traceback.
     """
-    from memrl.sb3.callbacks import NonFiniteError
-
     prefix = f"memrl {args.command}"
     try:
         return args.handler(args)
@@ -128,6 +126,8 @@ def run_command(args: argparse.Namespace) -> int:
         if isinstance(error, usage_errors()):
             print(f"{prefix}: error: {_one_line(error)}", file=sys.stderr)
             return EXIT_USAGE
+        from memrl.sb3.callbacks import NonFiniteError  # here: torch loads only on errors
+
         if isinstance(error, NonFiniteError | OSError):
             print(f"{prefix}: error: {_one_line(error)}", file=sys.stderr)
         else:

@@ -81,8 +81,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --run-dir from its last checkpoint (same config; the step "
-        "count continues)",
+        help="continue the run in --run-dir from its last checkpoint (same config, except "
+        "--steps and --set learning_rate=... or max_grad_norm=...; the step count continues)",
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (e.g. for log files)"
@@ -103,6 +103,7 @@ def _latest_run(root: Path = Path("runs")) -> Path:
 def run(args: argparse.Namespace) -> int:
     """``memrl train`` with parsed arguments; returns the exit code."""
     from memrl import run
+    from memrl.run.models import RESUMABLE_KEYS
 
     if args.resume:
         conflicting = [
@@ -113,19 +114,25 @@ def run(args: argparse.Namespace) -> int:
                 ("--config", args.config),
                 ("--n-envs", args.n_envs),
                 ("--seed", args.seed),
-                ("--set", args.overrides or None),
             )
             if value is not None
+        ]
+        overrides = [run.route_override(text) for text in args.overrides]
+        allowed = {f"agent.{key}" for key in RESUMABLE_KEYS}
+        conflicting += [
+            f"--set {given.partition('=')[0].strip()}"
+            for given, routed in zip(args.overrides, overrides, strict=True)
+            if routed.partition("=")[0].strip() not in allowed
         ]
         if conflicting:
             raise ConfigError(
                 "--resume",
                 ", ".join(conflicting),
-                "a resumed run keeps its configuration; only --steps, --device and --threads "
-                "may be given",
+                "a resumed run keeps its configuration; only --steps, --device, --threads "
+                f"and --set of {', '.join(RESUMABLE_KEYS)} may be given",
             )
         run_dir = Path(args.run_dir) if args.run_dir else _latest_run()
-        config = run.load_run_config(run_dir / run.CONFIG_FILE)
+        config = run.load_run_config(run_dir / run.CONFIG_FILE, overrides)
         if args.steps is not None:
             config = config.replace(steps=args.steps)
     elif args.config is not None:

@@ -44,7 +44,8 @@ from memrl.run.files import (
     write_eval,
     write_progress,
 )
-from memrl.run.models import load_model, make_env, make_model
+from memrl.run.models import RESUMABLE_KEYS, load_model, make_env, make_model
+from memrl.sb3.callbacks import NonFiniteError, NonFiniteGuard
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -279,10 +280,16 @@ class RunCallback(BaseCallback):
         return not self.stop.requested
 
     def _on_training_end(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the progress bar and the evaluation envs (also when training failed)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
         if self.eval_env is not None:
             self.eval_env.close()
+            self.eval_env = None
 
 
 @dataclass(frozen=True)
@@ -300,11 +307,14 @@ def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
     config_path = run_dir / CONFIG_FILE
     if resume:
         saved = load_run_config(config_path)
-        if saved.replace(steps=config.steps) != config:
+        changed = {key: getattr(config.agent, key) for key in RESUMABLE_KEYS}
+        agent = dataclasses.replace(saved.agent, **changed)
+        if saved.replace(steps=config.steps, agent=agent) != config:
             raise ConfigError(
                 str(config_path),
                 "",
-                "--resume continues a run with its own configuration; only steps may change",
+                "--resume continues a run with its own configuration; only steps and "
+                f"{', '.join(RESUMABLE_KEYS)} may change",
             )
     elif config_path.exists():
         raise FileExistsError(
@@ -329,7 +339,8 @@ def train(
         config: the run; written to ``run_dir/config.yaml``.
         run_dir: the run directory; must not hold another run unless ``resume``.
         resume: continue from ``run_dir/checkpoint.zip`` (config from ``run_dir``
-            must equal ``config``, except that ``steps`` may grow); the step count continues.
+            must equal ``config``, except that ``steps`` may grow and the agent's
+            :data:`~memrl.run.models.RESUMABLE_KEYS` may change); the step count continues.
         callbacks: extra SB3 callbacks, run after memrl's own.
         progress: show a progress bar (steps, mean training return).
         device: overrides the agent's device (``auto``, ``cpu``, ``cuda``).
@@ -338,15 +349,21 @@ def train(
     Returns:
         A :class:`TrainResult`. On Ctrl-C (SIGINT) training stops at the next step, a
         checkpoint is saved and ``interrupted`` is true; no final model or evaluation then.
+
+    Raises:
+        NonFiniteError: an update made a loss, gradient or parameter non-finite; nothing is
+            saved after it, so the last checkpoint stays the last good one (the message
+            says how to resume from it).
     """
     say = log or (lambda _: None)
     run_dir = Path(run_dir)
     device = resolve_device(device or config.agent.device)
     _check_run_dir(config, run_dir, resume)
+    # Before the directory: env kwargs that fail leave no half-made run behind.
+    env = make_env(config.env, config.agent.n_envs, config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir, config)
 
-    env = make_env(config.env, config.agent.n_envs, config.seed)
     checkpoint_path = run_dir / CHECKPOINT_FILE
     tensorboard_log = run_dir / TENSORBOARD_DIR
     if resume and checkpoint_path.is_file():
@@ -368,16 +385,17 @@ def train(
         return prior_seconds + time.monotonic() - start
 
     stop = StopRequest()
-    memrl_callbacks: list[BaseCallback] = [
-        RunCallback(config, run_dir, stop, curve, clock, progress)
-    ]
+    run_callback = RunCallback(config, run_dir, stop, curve, clock, progress)
+    guard = NonFiniteGuard(config.agent.memory or config.agent.name)
+    # The guard first: it raises before anything saves or evaluates broken parameters.
+    memrl_callbacks: list[BaseCallback] = [guard, run_callback]
     if config.agent.gumbel is not None:
         from memrl.sb3 import GumbelTemperatureCallback
 
         g = config.agent.gumbel
         memrl_callbacks.append(GumbelTemperatureCallback(g.tau0, g.floor, g.half_life))
-    if done < config.steps:
-        try:
+    try:
+        if done < config.steps:
             with _catch_sigint(stop):
                 model.learn(
                     config.steps - done,
@@ -385,9 +403,18 @@ def train(
                     reset_num_timesteps=done == 0,
                     tb_log_name="train",
                 )
-        except KeyboardInterrupt:
-            stop.requested = True
-    env.close()
+    except KeyboardInterrupt:
+        stop.requested = True
+    except NonFiniteError as error:
+        raise _non_finite(error, run_dir) from error
+    except ValueError as error:
+        found = guard.explain(error)
+        if found is None:
+            raise
+        raise _non_finite(found, run_dir) from error
+    finally:
+        run_callback.close()
+        env.close()
     train_seconds = round(clock(), 3)
     checkpoint(model, run_dir, train_seconds)
     if stop.requested:
@@ -402,3 +429,17 @@ def train(
     add_curve_row(run_dir, curve, curve_row(result, model, train_seconds))
     write_eval(run_dir, result.to_dict())
     return TrainResult(run_dir, result.steps, False, result, train_seconds)
+
+
+def _non_finite(error: NonFiniteError, run_dir: Path) -> NonFiniteError:
+    """``error`` with what remains of the run and how to continue it."""
+    saved = read_progress(run_dir).get("steps")
+    if saved is None:
+        hint = f"no checkpoint was saved yet in {run_dir}"
+    else:
+        hint = (
+            f"{run_dir / CHECKPOINT_FILE} (step {saved:,}) is the last good checkpoint, left "
+            f"as it was; continue from it with: memrl train --resume --run-dir {run_dir} "
+            "--set learning_rate=<lower>"
+        )
+    return NonFiniteError(error.step, error.core, error.quantity, hint)
