@@ -25,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from memrl.checks import check_int
+
 # Render palette (RGB).
 _BACKGROUND = np.array([24, 24, 32], dtype=np.float32)
 _BIT_OFF = np.array([62, 62, 74], dtype=np.float32)
@@ -36,6 +38,11 @@ _TEXT = (210, 210, 210)
 _EMITTED = np.array(
     [[[110, 30, 30], [240, 60, 60]], [[20, 90, 45], [60, 210, 90]]], dtype=np.float32
 )
+# Upper bounds that keep an episode's arrays (and its rendered frame) small: a bad keyword
+# value is refused here instead of asking numpy for gigabytes.
+MAX_BITS = 256
+MAX_EPISODE_STEPS = 10_000
+
 _FUTURE_DIM = 0.4  # brightness of input columns the agent has not observed yet
 
 DELIMITER_COLOUR = (255, 160, 0)
@@ -94,7 +101,12 @@ class BitSequenceEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.bits = bits
+        self.bits = check_int("bits", bits, maximum=MAX_BITS)
+        check_int(
+            "the longest episode (steps, from the lengths given)",
+            longest_episode,
+            maximum=MAX_EPISODE_STEPS,
+        )
         self._flags = flags
         self._action_size = action_size
         self._action_extra_labels = action_extra_labels

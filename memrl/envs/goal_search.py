@@ -9,8 +9,11 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image, ImageDraw
 
+from memrl.checks import check_int
+
 # Actions (absolute moves; north is up on the frame) and their (row, column) steps.
 NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3
+MAX_SIZE = 1_000
 _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 # Frame colours (RGB).
@@ -108,6 +111,7 @@ class GoalSearch(gym.Env):
     ) -> None:
         if not _is_int(size) or size < 2:
             raise ValueError(f"size must be an int >= 2, got {size!r}")
+        check_int("size", size, maximum=MAX_SIZE)  # the room is held as size² floats
         if not _is_int(view) or view < 1 or view % 2 == 0 or view > 2 * size + 1:
             raise ValueError(
                 f"view must be an odd int with 1 <= view <= 2 * size + 1 = {2 * size + 1} "

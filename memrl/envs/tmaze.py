@@ -10,11 +10,16 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image, ImageDraw
 
+from memrl.checks import check_int
+
 # Actions (absolute moves; "north" is up on the frame).
 NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3
 
 # Observation features (one-hot, exactly one is 1).
 OBS_CUE_NORTH, OBS_CUE_SOUTH, OBS_CORRIDOR, OBS_JUNCTION = 0, 1, 2, 3
+
+# Longest corridor accepted: the rendered frame is at least 2 pixels a cell wide.
+MAX_CORRIDOR_LENGTH = 10_000
 
 # Frame colours (RGB).
 _BACKGROUND = (30, 30, 30)
@@ -138,6 +143,7 @@ class TMaze(gym.Env):
             raise ValueError(f"corridor_length must be an int >= 1, got {corridor_length!r}")
         if corridor_length < 1:
             raise ValueError(f"corridor_length must be an int >= 1, got {corridor_length}")
+        check_int("corridor_length", corridor_length, maximum=MAX_CORRIDOR_LENGTH)
         shortest_episode = int(corridor_length) + 2
         if max_steps is None:
             max_steps = 4 * shortest_episode

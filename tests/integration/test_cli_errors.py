@@ -35,6 +35,8 @@ TINY = [
     "env.kwargs.corridor_length=2",
 ]
 
+BAD_CORRIDOR = [*TINY, "env.kwargs.corridor_length=-3"]
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
@@ -84,8 +86,7 @@ CASES = [
     (["train", "--set", "memory=no-such-core"], 2, ["unknown core", "registered cores"]),
     (["train", "--set", "n_steps=[1"], 2, ["n_steps", "not valid YAML"]),
     (
-        ["train", "--agent", "lstm", "--steps", "64", "--run-dir", "{root}/fresh", "--set", *TINY]
-        + ["env.kwargs.corridor_length=-3"],
+        [*"train --agent lstm --steps 64 --run-dir {root}/fresh --set".split(), *BAD_CORRIDOR],
         2,
         ["corridor_length", ">= 1", "-3"],
     ),

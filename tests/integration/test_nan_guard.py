@@ -120,7 +120,7 @@ def test_non_finite_gradient_stops_the_cli_and_resume_with_a_lower_rate_continue
     assert main([*argv, "--no-progress", "--set", *SETTINGS]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert err.startswith(f"memrl train: error: non-finite gradient of ")
+    assert err.startswith("memrl train: error: non-finite gradient of ")
     assert f"at step {BAD_STEP} (core nan-test)" in err
     assert f"memrl train --resume --run-dir {run_dir} --set learning_rate=" in err
     assert_last_good_checkpoint(run_dir)
