@@ -13,10 +13,12 @@ the episode's end). Its recall statistics are logged under ``recall/``:
 - ``recall/episode_length``, ``recall/episode_return`` of the recorded episode.
 
 It reads only ``self.locals["rollout_step"]`` (MemoryPPO's ``RolloutStep``), whose trace
-the rollout already took. Cost: outside recorded episodes the callback does one comparison
-per step. During one it slices env ``env_index``'s trace (a view, on the device) and runs
-``RecallRecorder``'s few batched tensor operations; nothing moves to the host until the
-episode ends.
+the rollout already took, and, for the labels of the steps (StoryQA's ``info["words"]``, the
+word of the observation an info comes with), the infos of the step before and the training
+env's ``reset_infos`` after an episode's end. Cost: outside recorded episodes the callback
+does a comparison and a dict look-up per step. During one it slices env ``env_index``'s
+trace (a view, on the device) and runs ``RecallRecorder``'s few batched tensor operations;
+nothing moves to the host until the episode ends.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class RecallCallback(BaseCallback):
         self._recorder: RecallRecorder | None = None
         self._next_due = 0
         self._metadata: dict[str, Any] = {}
+        self._label: str | None = None  # the label of the observation of the next step
 
     def _on_training_start(self) -> None:
         n_envs = self.training_env.num_envs
@@ -103,6 +106,7 @@ class RecallCallback(BaseCallback):
         )
         self._recorder = None
         self._next_due = self.num_timesteps
+        self._label = self._reset_label()
 
     def _on_step(self) -> bool:
         step: RolloutStep | None = self.locals.get("rollout_step")
@@ -113,6 +117,8 @@ class RecallCallback(BaseCallback):
             )
         i = self.env_index
         start = bool(step.episode_starts[i])
+        label = self._label
+        self._label = self._reset_label() if step.dones[i] else step.infos[i].get("words")
         if self._recorder is None:
             if not (start and self.num_timesteps >= self._next_due):
                 return True
@@ -128,10 +134,16 @@ class RecallCallback(BaseCallback):
             actions=step.actions[i : i + 1],
             rewards=step.rewards[i : i + 1],
             dones=step.dones[i : i + 1],
+            labels=[label],
         )
         for record in finished:
             self._episode_done(record)
         return True
+
+    def _reset_label(self) -> str | None:
+        """The label in the reset info of the recorded env (its next episode's first word)."""
+        reset_infos = getattr(self.training_env, "reset_infos", None)
+        return reset_infos[self.env_index].get("words") if reset_infos else None
 
     def _episode_done(self, record: EpisodeRecord) -> None:
         self._recorder = None

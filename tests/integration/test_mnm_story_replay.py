@@ -9,7 +9,7 @@ from PIL import Image
 
 from memrl.cli import main
 from memrl.envs import make, make_vec
-from memrl.recall import load_episode, record_episodes, still_image
+from memrl.recall import RecallCallback, load_episode, record_episodes, still_image
 from memrl.sb3 import MemoryPPO
 
 STORY = "memrl/StoryQA-v0"
@@ -25,16 +25,21 @@ def story_words(seed: int) -> list[str]:
     return words
 
 
-def test_story_record_keeps_words_and_writes_and_replays_as_png(tmp_path, capsys):
-    model = MemoryPPO(
+def tiny_mnm(n_envs: int = 1) -> MemoryPPO:
+    return MemoryPPO(
         "MlpMemoryPolicy",
-        make_vec(STORY, n_envs=1, seed=0),
+        make_vec(STORY, n_envs=n_envs, seed=0),
         n_steps=16,
-        batch_size=16,
+        batch_size=16 * n_envs,
+        n_epochs=1,
         seed=0,
         device="cpu",
         policy_kwargs=dict(memory="mnm", memory_kwargs=dict(controller_size=16, key_size=8)),
     )
+
+
+def test_story_record_keeps_words_and_writes_and_replays_as_png(tmp_path, capsys):
+    model = tiny_mnm()
     (record,) = record_episodes(model, STORY, n=1, seed=3)
     words = story_words(3)
     assert record.labels.tolist() == words
@@ -48,3 +53,15 @@ def test_story_record_keeps_words_and_writes_and_replays_as_png(tmp_path, capsys
     assert str(out) in capsys.readouterr().out
     image = np.asarray(Image.open(out).convert("RGB"))
     assert image.shape == still_image(load_episode(path)).shape
+
+
+def test_training_records_keep_the_words_of_their_story(tmp_path):
+    callback = RecallCallback(top_k=2, every=0, out_dir=tmp_path, env_index=1)
+    tiny_mnm(n_envs=2).learn(96, callback=callback)
+    records = [load_episode(path) for path in callback.saved]
+    assert records
+    for record in records:
+        words = record.labels.tolist()
+        # a story: a name first, sentences ending with ".", then the question and "?"
+        assert words[0][0].isupper() and words[-1] == "?" and "." in words
+        assert "" not in words and record.write_keys.shape[0] == len(words)
