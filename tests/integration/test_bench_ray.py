@@ -59,58 +59,64 @@ def compared_rows(out: Path) -> list[tuple[str, ...]]:
         return [tuple(row[key] for key in COMPARED) for row in csv.DictReader(file)]
 
 
+def seed_dirs(out: Path, seed: int) -> list[Path]:
+    return [
+        out / "runs" / agent / "0-TMaze-v0_corridor_length=2" / f"seed{seed}" for agent in AGENTS
+    ]
+
+
+def model_times(run_dirs: list[Path]) -> list[int]:
+    return [(run_dir / MODEL_FILE).stat().st_mtime_ns for run_dir in run_dirs]
+
+
+def finished_runs(messages: list[str]) -> list[str]:
+    """The run directories of the ``[k/n] RUN_DIR (time)`` progress messages."""
+    return sorted(m.split("] ")[1].split(" (")[0] for m in messages if m.startswith("  ["))
+
+
 @needs_ray
-def test_ray_trains_only_missing_trials_and_tabulates_as_the_local_backend(
+def test_a_sweep_resumes_runs_only_missing_trials_and_tabulates_as_locally(
     suite_file, tmp_path
 ) -> None:
     out = tmp_path / "ray"
-    first = bench(suite_file, AGENTS, seeds=1, out=out, log=None, backend=ray_backend(out))
-    assert (first.ran, first.skipped) == (2, 0)
-    seed0 = [out / "runs" / agent / "0-TMaze-v0_corridor_length=2" / "seed0" for agent in AGENTS]
-    stamps = [(run_dir / MODEL_FILE).stat().st_mtime_ns for run_dir in seed0]
+    _, mlp = plan_runs(load_suite(suite_file), AGENTS, 1, out)
+    # A started run with a broken checkpoint: its trial fails when it resumes; the other runs.
+    mlp.run_dir.mkdir(parents=True)
+    write_config(mlp.run_dir, mlp.config)
+    (mlp.run_dir / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=r"1 of the Tune trials failed \(.*mlp.*seed0\)"):
+        bench(suite_file, AGENTS, seeds=1, out=out, log=None, backend=ray_backend(out))
+    lstm_time = model_times(seed_dirs(out, 0)[:1])
+
+    # The same command again: Tune's experiment is restored and only the failed trial runs.
+    (mlp.run_dir / CHECKPOINT_FILE).unlink()
+    messages: list[str] = []
+    again = bench(suite_file, AGENTS, out=out, log=messages.append, backend=ray_backend(out))
+    assert f"  resuming the Tune experiment {(out / 'ray' / 'bench-1').resolve()}" in messages
+    assert (again.ran, again.skipped) == (1, 1)
+    assert finished_runs(messages) == [str(mlp.run_dir.resolve())]
+    assert model_times(seed_dirs(out, 0)[:1]) == lstm_time
+    seed0_times = model_times(seed_dirs(out, 0))
 
     # The sweep grows to 2 seeds: only the 2 new trials run, in a new Tune experiment.
-    messages: list[str] = []
-    second = bench(
+    messages.clear()
+    grown = bench(
         suite_file, AGENTS, seeds=2, out=out, log=messages.append, backend=ray_backend(out)
     )
-    assert (second.ran, second.skipped) == (2, 2)
-    assert [(run_dir / MODEL_FILE).stat().st_mtime_ns for run_dir in seed0] == stamps
-    finished = sorted(m.split("] ")[1].split(" (")[0] for m in messages if "] " in m)
-    assert finished == sorted(
-        str((out / "runs" / a / "0-TMaze-v0_corridor_length=2" / "seed1").resolve()) for a in AGENTS
-    )
+    assert (grown.ran, grown.skipped) == (2, 2)
+    assert finished_runs(messages) == sorted(str(d.resolve()) for d in seed_dirs(out, 1))
+    assert model_times(seed_dirs(out, 0)) == seed0_times
     assert sorted(p.name for p in (out / "ray").iterdir()) == ["bench-1", "bench-2"]
     # Each trial reported its learning curve to Tune.
     progress = out / "ray" / "bench-2" / "lstm.0.seed1" / "progress.csv"
     assert "mean_return" in progress.read_text().splitlines()[0]
 
     local = tmp_path / "local"
-    bench(suite_file, AGENTS, seeds=2, out=local, log=None, backend=LocalBackend(2))
+    bench(suite_file, AGENTS, seeds=2, out=local, log=None, backend=LocalBackend(1))
     assert compared_rows(out) == compared_rows(local)
     assert compared_rows(out) == [
         (agent, "TMaze-v0 corridor_length=2", "2048", "0.9", "2") for agent in AGENTS
     ]
-
-
-@needs_ray
-def test_a_failed_trial_is_reported_and_its_experiment_resumed(suite_file, tmp_path) -> None:
-    out = tmp_path / "out"
-    (run,) = plan_runs(load_suite(suite_file), ["mlp"], 1, out)
-    # A started run with a broken checkpoint: its trial fails when it resumes.
-    run.run_dir.mkdir(parents=True)
-    write_config(run.run_dir, run.config)
-    (run.run_dir / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match=r"1 of the Tune trials failed \(.*seed0\)"):
-        bench(suite_file, ["mlp"], out=out, log=None, backend=ray_backend(out))
-
-    (run.run_dir / CHECKPOINT_FILE).unlink()
-    messages: list[str] = []
-    result = bench(suite_file, ["mlp"], out=out, log=messages.append, backend=ray_backend(out))
-    assert f"  resuming the Tune experiment {(out / 'ray' / 'bench-1').resolve()}" in messages
-    assert (result.ran, result.skipped) == (1, 0)
-    assert result.rows[0]["runs"] == 1
-    assert sorted(p.name for p in (out / "ray").iterdir()) == ["bench-1"]
 
 
 @needs_ray
