@@ -15,12 +15,13 @@ __all__ = [
     "ALGORITHMS",
     "DEVICES",
     "MEMORY_ONLY_KEYS",
+    "RECURRENT_PPO_ONLY_KEYS",
     "AgentConfig",
     "GumbelSchedule",
     "LinearSchedule",
 ]
 
-ALGORITHMS = ("memory_ppo", "ppo")
+ALGORITHMS = ("memory_ppo", "ppo", "recurrent_ppo")
 DEVICES = ("auto", "cpu", "cuda")
 # Keys that only mean something for a policy with a memory core.
 MEMORY_ONLY_KEYS = (
@@ -32,6 +33,8 @@ MEMORY_ONLY_KEYS = (
     "gumbel",
     "compile",
 )
+# Keys of sb3-contrib's RecurrentPPO (the LSTM reference) alone.
+RECURRENT_PPO_ONLY_KEYS = ("lstm_hidden_size",)
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,11 @@ class GumbelSchedule:
 class AgentConfig:
     """An agent: algorithm, memory core and hyperparameters (SB3's names and meanings).
 
-    ``algorithm`` is ``"memory_ppo"`` (:class:`memrl.sb3.MemoryPPO` with a memory core) or
-    ``"ppo"`` (SB3's PPO without memory, the reference); the keys in ``MEMORY_ONLY_KEYS``
-    are only accepted with ``memory_ppo``. ``seq_len`` must divide ``n_steps`` and
+    ``algorithm`` is ``"memory_ppo"`` (:class:`memrl.sb3.MemoryPPO` with a memory core),
+    ``"ppo"`` (SB3's PPO without memory, the floor) or ``"recurrent_ppo"`` (sb3-contrib's
+    RecurrentPPO with its LSTM policy, the reference); the keys in ``MEMORY_ONLY_KEYS``
+    are only accepted with ``memory_ppo``, ``lstm_hidden_size`` only with
+    ``recurrent_ppo``. ``seq_len`` must divide ``n_steps`` and
     ``batch_size`` must be a multiple of ``seq_len`` and at most ``n_steps * n_envs``.
     ``compile`` (``false``, ``true`` or a torch.compile mode such as ``reduce-overhead``)
     compiles the cores' per-step functions (``MemoryActorCriticPolicy(compile=...)``).
@@ -156,6 +161,7 @@ class AgentConfig:
     meta_loss_coef: float = 1.0
     gumbel: GumbelSchedule | None = None
     compile: bool | str = False
+    lstm_hidden_size: int = 64
     device: str = "auto"
 
     @property
@@ -168,10 +174,18 @@ class AgentConfig:
         keys = [f.name for f in dataclasses.fields(cls)]
         reader = Reader(source, "", data, keys)
         algorithm = reader.string("algorithm", "memory_ppo", choices=ALGORITHMS)
-        if algorithm == "ppo":
+        if algorithm != "memory_ppo":
             for key in MEMORY_ONLY_KEYS:
                 if reader.has(key):
-                    reader.fail(key, "only accepted with algorithm: memory_ppo (ppo has no memory)")
+                    reader.fail(
+                        key,
+                        f"only accepted with algorithm: memory_ppo ({algorithm} has no memory "
+                        "core)",
+                    )
+        if algorithm != "recurrent_ppo":
+            for key in RECURRENT_PPO_ONLY_KEYS:
+                if reader.has(key):
+                    reader.fail(key, "only accepted with algorithm: recurrent_ppo")
         name = reader.string("name", default_name)
         if name is None:
             reader.fail("name", "missing (required)")
@@ -183,7 +197,10 @@ class AgentConfig:
             _check_core(reader, memory, memory_kwargs)
         n_steps = reader.integer("n_steps", 128, minimum=1)
         n_envs = reader.integer("n_envs", 8, minimum=1)
-        batch_size = reader.integer("batch_size", 256, minimum=2 if algorithm == "ppo" else 1)
+        # SB3 normalises advantages per minibatch: one sample has no spread.
+        batch_size = reader.integer(
+            "batch_size", 256, minimum=2 if algorithm != "memory_ppo" else 1
+        )
         seq_len = reader.integer("seq_len", None, minimum=1) if algorithm == "memory_ppo" else None
         if seq_len is not None and n_steps % seq_len != 0:
             reader.fail("seq_len", f"must divide n_steps ({n_steps}), got {seq_len}")
@@ -235,6 +252,9 @@ class AgentConfig:
             else 1.0,
             gumbel=gumbel,
             compile=_compile(reader) if algorithm == "memory_ppo" else False,
+            lstm_hidden_size=reader.integer("lstm_hidden_size", 64, minimum=1)
+            if algorithm == "recurrent_ppo"
+            else 64,
             device=reader.string("device", "auto", choices=DEVICES),
         )
 
@@ -243,6 +263,8 @@ class AgentConfig:
         data: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if not self.uses_memory and f.name in MEMORY_ONLY_KEYS:
+                continue
+            if self.algorithm != "recurrent_ppo" and f.name in RECURRENT_PPO_ONLY_KEYS:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, LinearSchedule | GumbelSchedule):
@@ -282,6 +304,8 @@ class AgentConfig:
                 shared_memory=self.shared_memory,
                 compile=self.compile,
             )
+        if self.algorithm == "recurrent_ppo":
+            policy_kwargs["lstm_hidden_size"] = self.lstm_hidden_size
         kwargs["policy_kwargs"] = policy_kwargs
         return kwargs
 

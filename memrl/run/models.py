@@ -34,6 +34,16 @@ def _algorithm_class(agent: AgentConfig) -> type[BaseAlgorithm]:
         from memrl.sb3 import MemoryPPO
 
         return MemoryPPO
+    if agent.algorithm == "recurrent_ppo":
+        try:
+            from sb3_contrib import RecurrentPPO
+        except ImportError:
+            raise ConfigError(
+                "agent",
+                "algorithm",
+                f"{agent.name}: recurrent_ppo needs sb3-contrib: pip install 'memrl[bench]'",
+            ) from None
+        return RecurrentPPO
     from stable_baselines3 import PPO
 
     return PPO
@@ -56,8 +66,9 @@ def make_model(
     tensorboard_log: str | Path | None = None,
     device: str | None = None,
 ) -> BaseAlgorithm:
-    """A fresh SB3 model for ``config`` on the VecEnv ``env`` (``MemoryPPO`` for an agent
-    with a memory core, else ``PPO`` with memrl's default encoder)."""
+    """A fresh SB3 model for ``config`` on the VecEnv ``env``: ``MemoryPPO`` for an agent
+    with a memory core, else ``PPO`` or sb3-contrib's ``RecurrentPPO`` (LSTM policy) with
+    memrl's default encoder."""
     from gymnasium import spaces
 
     from memrl.sb3 import default_encoder_class
@@ -74,6 +85,8 @@ def make_model(
         return _algorithm_class(agent)("MlpMemoryPolicy", env, **kwargs, **common)
     space = env.observation_space
     policy = "MultiInputPolicy" if isinstance(space, spaces.Dict) else "MlpPolicy"
+    if agent.algorithm == "recurrent_ppo":
+        policy = policy.replace("Policy", "LstmPolicy")
     kwargs["policy_kwargs"].setdefault("features_extractor_class", default_encoder_class(space))
     return _algorithm_class(agent)(policy, env, **kwargs, **common)
 

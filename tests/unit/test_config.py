@@ -25,7 +25,18 @@ from memrl.config import (
 from memrl.run import make_run_config
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED_PRESETS = {"lstm", "gru", "ntm", "dnc", "mnm-g", "mnm-p", "memnet", "dnc-gumbel", "mlp"}
+EXPECTED_PRESETS = {
+    "lstm",
+    "gru",
+    "ntm",
+    "dnc",
+    "mnm-g",
+    "mnm-p",
+    "memnet",
+    "dnc-gumbel",
+    "mlp",
+    "recurrentppo",
+}
 EXPECTED_SUITES = {"quick", "gridworld", "algorithmic", "minigrid-memory", "popgym-easy"}
 
 GOOD_AGENT = {
