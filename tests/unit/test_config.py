@@ -37,7 +37,14 @@ EXPECTED_PRESETS = {
     "mlp",
     "recurrentppo",
 }
-EXPECTED_SUITES = {"quick", "gridworld", "algorithmic", "minigrid-memory", "popgym-easy"}
+EXPECTED_SUITES = {
+    "quick",
+    "gridworld",
+    "algorithmic",
+    "minigrid-memory",
+    "popgym-easy",
+    "memory-hard",
+}
 
 GOOD_AGENT = {
     "name": "tiny",
