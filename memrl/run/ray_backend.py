@@ -223,7 +223,8 @@ class RayBackend:
         from memrl.run import ray_trial
 
         specs = [trial_spec(run) for run in runs]
-        experiment, restore = experiment_to_run(self.storage, {s["run_dir"] for s in specs})
+        wanted = {spec["run_dir"] for spec in specs}
+        experiment, restore = experiment_to_run(self.storage, wanted)
         trainable = tune.with_resources(
             ray_trial.train_trial, {"cpu": self.cpus_per_run, "gpu": self.gpus_per_run}
         )
@@ -252,6 +253,8 @@ class RayBackend:
 
         def done(run_dir: str) -> None:
             nonlocal count
+            if run_dir not in wanted:  # a restored trial whose run had finished: no news
+                return
             count += 1
             elapsed = format_duration(time.monotonic() - started)
             say(f"  [{count}/{len(runs)}] {run_dir} ({elapsed})")
@@ -261,8 +264,11 @@ class RayBackend:
         failed = [r for r in results if r.error is not None]
         if failed:
             names = ", ".join(r.config["run"]["run_dir"] for r in failed)
+            # Tune's error holds the trial's whole traceback; its last line says what failed.
+            last = str(failed[0].error).strip().splitlines()[-1]
             raise RuntimeError(
-                f"{len(failed)} of the Tune trials failed ({names}); the first: {failed[0].error}"
+                f"{len(failed)} of the Tune trials failed ({names}); the first: {last} "
+                f"(traceback: {failed[0].path}/error.txt)"
             )
         if not all(is_finished(run.run_dir, run.config) for run in runs):
             raise KeyboardInterrupt  # Tune stopped on Ctrl-C and saved its experiment
