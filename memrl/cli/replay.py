@@ -33,7 +33,10 @@ def add_parser(commands) -> None:
     )
     replay.add_argument("--top-k", type=positive_int, default=5, help="recalled slots per head")
     replay.add_argument(
-        "--out", default=None, help="output .gif, .mp4 or .html (default RUN/replay.gif)"
+        "--out",
+        default=None,
+        help="output .gif, .mp4, .html, or .png (a still of the first episode: its recall map "
+        "and, for MNM, the write-key/value similarities) (default RUN/replay.gif)",
     )
     replay.add_argument("--fps", type=positive_float, default=4.0, help="frames per second")
     add_device_arguments(replay)
