@@ -222,10 +222,14 @@ def table(results: dict[str, Result], compiled: bool) -> str:
     if compiled:
         head, rule = head + " compile s |", rule + "---:|"
     lines = [head, rule]
+
+    def ratio(r: Result, reference: str) -> str:
+        # "-" when the reference agent was not among --agents.
+        return f"{r.fps / results[reference].fps:.2f}" if reference in results else "-"
+
     for agent, r in results.items():
-        vs_b = r.fps / results["recurrent"].fps if "recurrent" in results else float("nan")
-        vs_a = r.fps / results["ppo"].fps if "ppo" in results else float("nan")
-        line = f"| {agent} | {r.fps:.0f} | {vs_b:.2f} | {vs_a:.2f} | {r.collect_s:.1f} | "
+        vs_b, vs_a = ratio(r, "recurrent"), ratio(r, "ppo")
+        line = f"| {agent} | {r.fps:.0f} | {vs_b} | {vs_a} | {r.collect_s:.1f} | "
         line += f"{r.train_s:.1f} |"
         if compiled:
             line += " - |" if r.compile_s is None else f" {r.compile_s:.1f} |"
