@@ -18,24 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tiny_runs import TINY_LSTM_TRAIN_ARGS
 
 from memrl.cli import build_parser, main
 
-TINY = [
-    "--agent",
-    "lstm",
-    "--n-envs",
-    "2",
-    "--no-progress",
-    "--set",
-    "n_steps=32",
-    "seq_len=16",
-    "batch_size=32",
-    "memory_kwargs.hidden_size=8",
-    "env.kwargs.corridor_length=2",
-    "env.eval_episodes=4",
-    "curve_episodes=2",
-]
+TINY = TINY_LSTM_TRAIN_ARGS
 
 
 def memrl(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -17,28 +17,13 @@ import time
 from pathlib import Path
 
 import yaml
+from tiny_runs import TINY_LSTM_TRAIN_ARGS
 
 from memrl.config import load_run_config
 from memrl.recall import load_episode
 from memrl.sb3 import MemoryPPO
 
-TINY = [
-    "--agent",
-    "lstm",
-    "--n-envs",
-    "2",
-    "--no-progress",
-    "--set",
-    "n_steps=32",
-    "seq_len=16",
-    "batch_size=32",
-    "memory_kwargs.hidden_size=8",
-    "env.kwargs.corridor_length=2",
-    "env.eval_episodes=4",
-    "curve_episodes=2",
-    "checkpoint_every=64",
-    "eval_every=64",
-]
+TINY = [*TINY_LSTM_TRAIN_ARGS, "checkpoint_every=64", "eval_every=64"]
 ROLLOUT = 64  # n_steps * n_envs
 
 

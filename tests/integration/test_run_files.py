@@ -8,21 +8,12 @@ import os
 import stat
 
 import pytest
+from tiny_runs import TINY_MEMNET_OVERRIDES
 
 from memrl.recall import RecallCallback
 from memrl.run import make_run_config, train
 
-TINY = [
-    "n_envs=2",
-    "n_steps=32",
-    "seq_len=16",
-    "batch_size=32",
-    "memory_kwargs.memory_slots=4",
-    "memory_kwargs.key_size=8",
-    "env.kwargs.corridor_length=2",
-    "env.eval_episodes=2",
-    "curve_episodes=2",
-]
+TINY = TINY_MEMNET_OVERRIDES
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])

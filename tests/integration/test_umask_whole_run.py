@@ -10,20 +10,12 @@ from __future__ import annotations
 import os
 import stat
 
+from tiny_runs import TINY_MEMNET_OVERRIDES
+
 from memrl.cli import main
 
 UMASK = 0o027
-TINY = [
-    "n_envs=2",
-    "n_steps=32",
-    "seq_len=16",
-    "batch_size=32",
-    "memory_kwargs.memory_slots=4",
-    "memory_kwargs.key_size=8",
-    "env.kwargs.corridor_length=2",
-    "env.eval_episodes=2",
-    "curve_episodes=2",
-]
+TINY = TINY_MEMNET_OVERRIDES
 
 
 def test_every_file_and_directory_of_a_run_follows_the_umask(tmp_path, capsys):
