@@ -8,32 +8,21 @@ learning (tests/integration/test_learning_*.py check learning).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from memrl_command import run_memrl as memrl
+from memrl_command import start_memrl
 from tiny_runs import TINY_LSTM_TRAIN_ARGS
 
 from memrl.cli import build_parser, main
 
 TINY = TINY_LSTM_TRAIN_ARGS
-
-
-def memrl(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "memrl", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -149,13 +138,7 @@ def test_bad_settings_are_clear_errors(capsys):
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     path = tmp_path / "r"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "memrl", "train", *TINY, "--steps", "10000000", "--run-dir", path],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_memrl("train", *TINY, "--steps", "10000000", "--run-dir", path)
     deadline = time.monotonic() + 60
     # The learning curve's first point is written once training has started.
     while not (path / "curve.csv").exists() and time.monotonic() < deadline:

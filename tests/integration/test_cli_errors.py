@@ -9,9 +9,7 @@ reaches its stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from memrl_command import MODULE, run_memrl
 
 from memrl.cli import main, run_command
 from memrl.run import make_run_config
@@ -202,7 +201,7 @@ def test_runtime_os_error_is_exit_1(capsys):
 
 def console_script() -> list[str]:
     script = Path(sys.executable).parent / "memrl"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "memrl"]
+    return [str(script)] if script.is_file() else list(MODULE)
 
 
 @pytest.mark.parametrize(
@@ -217,14 +216,7 @@ def test_console_script_prints_no_traceback(tmp_path, argv, words):
         pytest.skip("CUDA is present here")
     if not Path(argv[-1]).exists() and argv[0] == "replay":
         pytest.skip("no /etc/passwd here")
-    result = subprocess.run(
-        [*console_script(), *argv],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    result = run_memrl(*argv, cwd=tmp_path, command=console_script())
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
+from memrl_command import run_memrl
+from memrl_command import start_memrl as start
 from tiny_runs import TINY_LSTM_TRAIN_ARGS
 
 from memrl.config import load_run_config
@@ -25,17 +25,6 @@ from memrl.sb3 import MemoryPPO
 
 TINY = [*TINY_LSTM_TRAIN_ARGS, "checkpoint_every=64", "eval_every=64"]
 ROLLOUT = 64  # n_steps * n_envs
-
-
-def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "memrl", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def wait_for(condition, timeout: float = 90) -> None:
@@ -52,14 +41,7 @@ def kill(process: subprocess.Popen) -> None:
 
 
 def finish(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "memrl", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    result = run_memrl(*args, cwd=cwd, timeout=timeout)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr
     return result
