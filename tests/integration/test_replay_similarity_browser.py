@@ -7,6 +7,7 @@ chromium, chromedriver or selenium are missing).
 from __future__ import annotations
 
 import numpy as np
+from mnm_records import WORDS, mnm_record, random_writes
 
 # First: that module skips (importorskip) without selenium; its selenium names come with it.
 from test_replay_html_browser import (
@@ -24,26 +25,14 @@ from test_replay_html_browser import (
 from memrl.recall.html import write_html
 from memrl.recall.records import EpisodeRecord
 
-WORDS = "mary went to the garden . john moved to the hallway . where is mary ?".split()
 
-
-def mnm_record(labels: bool = True) -> EpisodeRecord:
+def story_record(labels: bool = True) -> EpisodeRecord:
     length = len(WORDS)
-    rng = np.random.default_rng(0)
-    sources = (np.arange(length) // 2).reshape(-1, 1, 1).astype(np.int32)
-    return EpisodeRecord(
-        actions=np.zeros(length, dtype=np.int64),
-        rewards=np.zeros(length, dtype=np.float32),
-        read_slots=sources,
-        read_weights=np.full((length, 1, 1), 0.9, dtype=np.float32),
-        source_steps=sources,
-        write_slots=np.arange(length, dtype=np.int32)[:, None],
-        slots_in_use=np.full(length, np.nan, dtype=np.float32),
+    return mnm_record(
+        length,
+        random_writes(length, seed=0),
+        WORDS if labels else None,
         frames=np.full((length, 16, 24, 3), 90, dtype=np.uint8),
-        metadata={"core": "mnm", "env_id": "memrl/StoryQA-v0", "recall_kind": "keys"},
-        write_keys=rng.normal(size=(length, 1, 4)).astype(np.float16),
-        write_values=rng.normal(size=(length, 1, 3)).astype(np.float16),
-        labels=np.array(WORDS, dtype=str) if labels else None,
     )
 
 
@@ -58,7 +47,7 @@ def labels_of(driver, selector: str) -> list[str]:
 
 
 def test_similarity_matrices_with_words_and_the_step_cursor(browser, tmp_path) -> None:  # noqa: F811
-    path = write_html([mnm_record(), make_record()], tmp_path / "mnm.html")
+    path = write_html([story_record(), make_record()], tmp_path / "mnm.html")
     open_page(browser, path)
     block = browser.find_element(By.ID, "similarity-block")
     assert block.is_displayed() and browser.find_element(By.ID, "map-block").is_displayed()
@@ -91,6 +80,6 @@ def test_similarity_matrices_with_words_and_the_step_cursor(browser, tmp_path) -
 
 
 def test_without_labels_the_axes_show_step_numbers(browser, tmp_path) -> None:  # noqa: F811
-    open_page(browser, write_html(mnm_record(labels=False), tmp_path / "steps.html"))
+    open_page(browser, write_html(story_record(labels=False), tmp_path / "steps.html"))
     assert labels_of(browser, "#key-rows .sim-row-label") == [str(t) for t in range(len(WORDS))]
     assert severe_console_errors(browser) == []

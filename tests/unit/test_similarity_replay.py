@@ -11,34 +11,23 @@ import re
 
 import numpy as np
 import pytest
+from mnm_records import WORDS, mnm_record, random_writes
 from PIL import Image
 
-from memrl.recall import EpisodeRecord, write_replay
+from memrl.recall import write_replay
 from memrl.recall.drawing import LINE
 from memrl.recall.html import MAP_DISPLAY_SIZE, replay_html
 from memrl.recall.maps import map_scale, recall_map, recall_map_image
 from memrl.recall.similarity import similarity_image, write_similarity
 from memrl.recall.still import GUTTER, PAD, PANEL_SIZE, still_image
 
-WORDS = "mary went to the garden . john moved to the hallway . where is mary ?".split()
 
-
-def mnm_record(length: int = len(WORDS), labels: bool = True, writes: bool = True):
-    """An MNM record: step t recalls step t // 2 with similarity 0.9; random writes."""
-    rng = np.random.default_rng(3)
-    sources = (np.arange(length) // 2).reshape(-1, 1, 1).astype(np.int32)
-    return EpisodeRecord(
-        actions=np.zeros(length, dtype=np.int64),
-        rewards=np.zeros(length, dtype=np.float32),
-        read_slots=sources,
-        read_weights=np.full((length, 1, 1), 0.9, dtype=np.float32),
-        source_steps=sources,
-        write_slots=np.arange(length, dtype=np.int32)[:, None],
-        slots_in_use=np.full(length, np.nan, dtype=np.float32),
-        metadata={"core": "mnm", "env_id": "memrl/StoryQA-v0", "recall_kind": "keys"},
-        write_keys=rng.normal(size=(length, 1, 4)).astype(np.float16) if writes else None,
-        write_values=rng.normal(size=(length, 1, 3)).astype(np.float16) if writes else None,
-        labels=np.array(WORDS[:length], dtype=str) if labels else None,
+def story_record(length: int = len(WORDS), labels: bool = True, writes: bool = True):
+    """The story's MNM record: step t recalls step t // 2 with similarity 0.9; random writes."""
+    return mnm_record(
+        length,
+        random_writes(length, seed=3) if writes else None,
+        WORDS[:length] if labels else None,
     )
 
 
@@ -49,7 +38,7 @@ def panel_origin(index: int, size: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("labels", [True, False])
 def test_still_png_has_the_three_panels_at_the_expected_size(tmp_path, labels):
-    record = mnm_record(labels=labels)
+    record = story_record(labels=labels)
     path = write_replay(record, tmp_path / "still.PNG")  # suffix in any case
     image = np.asarray(Image.open(path).convert("RGB"))
     length = record.length
@@ -73,10 +62,10 @@ def test_still_png_has_the_three_panels_at_the_expected_size(tmp_path, labels):
 
 
 def test_still_png_without_writes_is_the_recall_map_alone_and_without_recall_refused(tmp_path):
-    record = mnm_record(labels=False, writes=False)
+    record = story_record(labels=False, writes=False)
     size = record.length * math.ceil(PANEL_SIZE / record.length)
     assert still_image(record).shape[1] == PAD + GUTTER + size + PAD
-    empty = mnm_record(labels=False, writes=False)
+    empty = story_record(labels=False, writes=False)
     for name in ("read_slots", "source_steps"):
         setattr(empty, name, np.zeros((empty.length, 0, 0), dtype=np.int32))
     empty.read_weights = np.zeros((empty.length, 0, 0), dtype=np.float32)
@@ -98,8 +87,8 @@ def page_payload(page: str) -> dict:
 
 
 def test_html_page_embeds_both_matrices_and_the_labels():
-    record = mnm_record()
-    payload = page_payload(replay_html([record, mnm_record(labels=False, writes=False)]))
+    record = story_record()
+    payload = page_payload(replay_html([record, story_record(labels=False, writes=False)]))
     episode, plain = payload["episodes"]
     keys, values = write_similarity(record)
     length = record.length

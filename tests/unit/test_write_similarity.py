@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from mnm_records import mnm_record
 
 from memrl.memory import MNM, reset_where
 from memrl.memory.mnm import gradient_write, local_write, memory_forward
@@ -15,23 +16,11 @@ from memrl.recall import EpisodeRecord, RecallRecorder, RecordError, load_episod
 from memrl.recall.similarity import write_similarity
 
 
-def mnm_record(write_keys, write_values, labels=None) -> EpisodeRecord:
-    """An MNM-like record (one read head, top-1 recall of step 0) with the given writes."""
-    write_keys = np.asarray(write_keys, dtype=np.float32)
-    length = write_keys.shape[0]
-    return EpisodeRecord(
-        actions=np.zeros(length, dtype=np.int64),
-        rewards=np.zeros(length, dtype=np.float32),
-        read_slots=np.zeros((length, 1, 1), dtype=np.int32),
-        read_weights=np.full((length, 1, 1), 0.5, dtype=np.float32),
-        source_steps=np.zeros((length, 1, 1), dtype=np.int32),
-        write_slots=np.arange(length, dtype=np.int32)[:, None],
-        slots_in_use=np.full(length, np.nan, dtype=np.float32),
-        metadata={"core": "mnm", "recall_kind": "keys"},
-        write_keys=write_keys,
-        write_values=np.asarray(write_values, dtype=np.float32),
-        labels=None if labels is None else np.array(labels, dtype=str),
-    )
+def record_with_writes(write_keys, write_values, labels=None) -> EpisodeRecord:
+    """A hand-built MNM record with the given writes ``[T, Wh, K]``, ``[T, Wh, V]`` as float32."""
+    keys = np.asarray(write_keys, dtype=np.float32)
+    values = np.asarray(write_values, dtype=np.float32)
+    return mnm_record(len(keys), (keys, values), labels)
 
 
 def test_write_similarity_of_a_hand_worked_record():
@@ -40,7 +29,7 @@ def test_write_similarity_of_a_hand_worked_record():
     #   values v0 = (1, 0), v1 = (-1, 0), v2 = (0, 3), v3 = (2, 0)
     keys = [[[1, 0]], [[0, 2]], [[1, 1]], [[0, 0]]]
     values = [[[1, 0]], [[-1, 0]], [[0, 3]], [[2, 0]]]
-    key_similarity, value_similarity = write_similarity(mnm_record(keys, values))
+    key_similarity, value_similarity = write_similarity(record_with_writes(keys, values))
     r = 1 / math.sqrt(2)
     nan = np.nan
     np.testing.assert_allclose(
@@ -61,7 +50,7 @@ def test_write_similarity_matches_numpy_loops_over_heads():
     steps, heads, key_size, value_size = 9, 2, 3, 5
     keys = rng.normal(size=(steps, heads, key_size))
     values = rng.normal(size=(steps, heads, value_size))
-    got_keys, got_values = write_similarity(mnm_record(keys, values))
+    got_keys, got_values = write_similarity(record_with_writes(keys, values))
     for got, writes in ((got_keys, keys), (got_values, values)):
         flat = writes.astype(np.float32).astype(np.float64).reshape(steps, -1)  # heads joined
         for t in range(steps):
@@ -74,7 +63,7 @@ def test_write_similarity_matches_numpy_loops_over_heads():
 
 
 def test_write_similarity_needs_write_keys():
-    record = mnm_record(np.ones((3, 1, 2)), np.ones((3, 1, 2)))
+    record = record_with_writes(np.ones((3, 1, 2)), np.ones((3, 1, 2)))
     record.write_keys = record.write_values = None
     with pytest.raises(RecordError, match="no write_keys and no write_values"):
         write_similarity(record)
@@ -145,7 +134,7 @@ def test_recorder_keeps_mnm_writes_and_labels_and_the_record_round_trips(tmp_pat
 
 
 def test_a_record_without_writes_or_labels_still_loads(tmp_path):
-    record = mnm_record(np.ones((3, 1, 2)), np.ones((3, 1, 2)))
+    record = record_with_writes(np.ones((3, 1, 2)), np.ones((3, 1, 2)))
     record.write_keys = record.write_values = None
     loaded = load_episode(record.save(tmp_path / "plain.npz"))
     assert loaded.write_keys is None and loaded.write_values is None and loaded.labels is None
@@ -162,7 +151,7 @@ def test_a_record_without_writes_or_labels_still_loads(tmp_path):
     ],
 )
 def test_bad_optional_arrays_are_record_errors(field, value, message):
-    record = mnm_record(np.ones((3, 1, 2)), np.ones((3, 1, 2)), labels=["a", "b", "c"])
+    record = record_with_writes(np.ones((3, 1, 2)), np.ones((3, 1, 2)), labels=["a", "b", "c"])
     setattr(record, field, value)
     with pytest.raises(RecordError, match=message):
         record.validate()
