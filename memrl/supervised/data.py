@@ -15,7 +15,7 @@ The *length* of an episode is the task's own size argument, set to one value:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from memrl.checks import CheckError, check_choice
 
-__all__ = ["Batch", "TargetKind", "TaskData", "resolve_task"]
+__all__ = ["Batch", "PlayedEpisode", "TargetKind", "TaskData", "play_episode", "resolve_task"]
 
 TargetKind = Literal["bits", "answer"]
 
@@ -72,6 +72,39 @@ def _length_kwargs(parameters: Mapping[str, Any], probe: gym.Env, length: int) -
     if "num_sentences" in parameters:
         return {"num_sentences": length}
     raise ValueError("no length argument (min_length/max_length, num_items or num_sentences)")
+
+
+@dataclass(frozen=True)
+class PlayedEpisode:
+    """One played episode of T steps.
+
+    observations: ``[T, F]`` the observations acted on (not the terminal one).
+    reset_info: the info of the reset (the task's targets).
+    rewards: ``[T]`` float64, the reward of each step's action.
+    """
+
+    observations: np.ndarray
+    reset_info: dict[str, Any]
+    rewards: np.ndarray
+
+
+def play_episode(
+    env: gym.Env, seed: int | None, act: Callable[[np.ndarray, dict[str, Any]], Any]
+) -> PlayedEpisode:
+    """Play one episode of ``env`` from ``env.reset(seed=seed)`` until it terminates.
+
+    ``act(observation, info)`` is called before each step with the observation to act on
+    and the info it came with (the reset's, then the previous step's) and returns the
+    action. The tasks' observations do not depend on the actions, so any action gives the
+    same episode; only the rewards (and rendered frames) depend on them.
+    """
+    obs, info = env.reset(seed=seed)
+    reset_info, observations, rewards, terminated = info, [], [], False
+    while not terminated:
+        observations.append(obs)
+        obs, reward, terminated, _, info = env.step(act(obs, info))
+        rewards.append(reward)
+    return PlayedEpisode(np.stack(observations), reset_info, np.asarray(rewards, dtype=np.float64))
 
 
 class TaskData:
@@ -142,13 +175,10 @@ class TaskData:
             action = 0
         episodes = []
         for index in range(batch_size):
-            obs, info = env.reset(seed=seed if index == 0 else None)
-            observations, terminated = [obs], False
-            while not terminated:
-                obs, _, terminated, _, _ = env.step(action)
-                observations.append(obs)
+            episode = play_episode(env, seed if index == 0 else None, lambda obs, info: action)
+            info = episode.reset_info
             target = info["target"] if self.kind == "bits" else info["answer_index"]
-            episodes.append((np.stack(observations[:-1]), target))
+            episodes.append((episode.observations, target))
         steps = max(len(inputs) for inputs, _ in episodes)
         x = np.zeros((steps, batch_size, self.input_size), dtype=np.float32)
         mask = np.zeros((steps, batch_size), dtype=bool)
