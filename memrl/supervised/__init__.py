@@ -10,12 +10,16 @@ accuracy) on episodes of lengths in a training range, then tested on other lengt
     result = train_supervised(config, "runs/supervised/copy-ntm")
     result.results  # [LengthResult(length=8, error=..., scored=...), ...]
 
-``memrl supervised`` is the command-line form. Layer: builds on memory and envs (and reads
-agent presets through config).
+``record_episodes(config, model)`` records a trained model's episodes with what its core read
+and wrote, for ``memrl replay``.
+
+``memrl supervised`` is the command-line form. Layer: builds on memory, envs and recall (and
+reads agent presets through config).
 """
 
 from memrl.supervised.data import Batch, TaskData, resolve_task
 from memrl.supervised.model import SequenceModel, build_model, resolve_core
+from memrl.supervised.record import record_episodes
 from memrl.supervised.report import LengthResult, read_results, write_plot, write_results
 from memrl.supervised.train import (
     CHECKPOINT_FILE,
@@ -46,6 +50,7 @@ __all__ = [
     "evaluate_lengths",
     "load_model",
     "read_results",
+    "record_episodes",
     "resolve_core",
     "resolve_task",
     "train_supervised",
