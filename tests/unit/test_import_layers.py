@@ -24,7 +24,7 @@ ALLOWED = {
     "memrl.config": LEAVES | {"memrl.memory", "memrl.envs"},
     "memrl.run": LEAVES
     | {"memrl.memory", "memrl.envs", "memrl.sb3", "memrl.recall", "memrl.config"},
-    "memrl.supervised": LEAVES | {"memrl.memory", "memrl.envs", "memrl.config"},
+    "memrl.supervised": LEAVES | {"memrl.memory", "memrl.envs", "memrl.recall", "memrl.config"},
 }
 # recall reaches sb3 only through the typed rollout step its training callback reads.
 RECALL_INTO_SB3 = {"memrl.recall.callback"}
