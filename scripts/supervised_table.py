@@ -6,7 +6,8 @@ table picks up where it stopped. Then writes, into ``--out``:
 
 - ``<run>/``: each run's directory (config.json, model.pt, results.csv, plot);
 - ``table.md``: copy bit error per test length (trained on lengths 1-8) and StoryQA answer
-  accuracy per number of sentences, with each run's training minutes;
+  accuracy per number of sentences, with each run's training minutes, and the single_fact
+  accuracy of answering the last place the story mentioned (no memory of who went where);
 - ``copy_length_generalisation.png``: copy bit error against length, one line per core.
 
 Budgets: measured on a 2-core CPU shared with other work, one training iteration (32
@@ -26,11 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from memrl.atomic import atomic_write
+from memrl.envs.stories import PLACES
 from memrl.supervised import (
     RESULTS_FILE,
     LengthResult,
     SupervisedConfig,
+    TaskData,
+    evaluate_lengths,
     read_results,
     train_supervised,
     write_plot,
@@ -117,6 +124,36 @@ def _runs() -> list[TableRun]:
     return copy + stories + longer
 
 
+class LastPlaceMentioned(nn.Module):
+    """A single_fact answerer with no memory of who went where: it answers the last place
+    the story mentioned, right whenever the person asked about moved last. The bar a model
+    must clear to show that it binds people to places.
+
+    ``x [T, B, V]`` one-hot words -> logits ``[T, B, V]``: at step t, the one-hot of the
+    latest place word at or before t (of the word at step 0 when none was yet).
+    """
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        super().__init__()
+        self.register_buffer("is_place", torch.tensor([word in PLACES for word in vocabulary]))
+        # evaluate_lengths finds the device from a parameter; this one holds nothing.
+        self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
+        place_steps = torch.where(x[..., self.is_place].any(-1), steps, 0)  # [T, B]
+        latest, _ = torch.cummax(place_steps, dim=0)
+        answers = x.argmax(-1).gather(0, latest)
+        return nn.functional.one_hot(answers, x.shape[-1]).float()
+
+
+def last_place_accuracy(test_episodes: int) -> list[LengthResult]:
+    """LastPlaceMentioned on the test episodes of the table's single_fact runs."""
+    data = TaskData("StoryQA", {"task": "single_fact"})
+    answerer = LastPlaceMentioned(list(data.env(STORY_TEST[0]).vocabulary))
+    return evaluate_lengths(answerer, data, STORY_TEST, test_episodes)
+
+
 def _config(run: TableRun, scale: float, test_episodes: int) -> SupervisedConfig:
     return SupervisedConfig(
         task=run.task,
@@ -132,14 +169,13 @@ def _config(run: TableRun, scale: float, test_episodes: int) -> SupervisedConfig
 
 
 def _minutes(run_dir: Path) -> float:
-    import torch
-
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     return float(state["seconds"]) / 60
 
 
-def table(out: Path, runs: list[TableRun]) -> str:
-    """The markdown tables of the finished runs under ``out``."""
+def table(out: Path, runs: list[TableRun], last_place: list[LengthResult] | None = None) -> str:
+    """The markdown tables of the finished runs under ``out`` (and the accuracy of
+    :class:`LastPlaceMentioned`, when given, as a single_fact row)."""
     done = {
         run.name: read_results(out / run.name / RESULTS_FILE) for run in runs if _finished(out, run)
     }
@@ -171,6 +207,11 @@ def table(out: Path, runs: list[TableRun]) -> str:
             f"| {task} | {run.label} | {accuracies} | {run.iterations} "
             f"| {_minutes(out / run.name):.1f} |"
         )
+    if last_place is not None:
+        accuracies = " | ".join(f"{row.accuracy:.3f}" for row in last_place)
+        lines.append(
+            f"| single_fact | *last place mentioned (no memory of who)* | {accuracies} | - | - |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -186,8 +227,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="RUN", help="run names")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    import torch
-
     torch.set_num_threads(1)
     runs = _runs()
     if args.only is not None:
@@ -203,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.out / run.name
         resume = (run_dir / "config.json").is_file()
         train_supervised(config, run_dir, resume=resume, progress=not args.no_progress)
-    atomic_write(args.out / "table.md", table(args.out, runs))
+    tables = table(args.out, runs, last_place_accuracy(args.test_episodes))
+    atomic_write(args.out / "table.md", tables)
     curves: dict[str, list[LengthResult]] = {
         run.label: read_results(args.out / run.name / RESULTS_FILE)
         for run in runs
@@ -216,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             COPY_TRAIN,
             title="copy: trained on lengths 1-8",
         )
-    print(table(args.out, runs))
+    print(tables)
     return 0
 
 

@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import torch
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "supervised_table.py"
 
 
@@ -25,6 +27,27 @@ def test_table_script_with_a_tiny_budget(tmp_path, capsys):
     assert "--- copy-lstm" in out and "--- deduction-lstm" in out
     table = (tmp_path / "table.md").read_text()
     assert "| lstm |" in table and "| deduction | lstm |" in table
+    assert "| single_fact | *last place mentioned (no memory of who)* |" in table
     assert (tmp_path / "copy_length_generalisation.png").stat().st_size > 0
     assert script.main([*tiny, "--only", "copy-lstm"]) == 0
     assert "--- copy-lstm" not in capsys.readouterr().out  # finished runs are skipped
+
+
+def test_last_place_mentioned_answers_the_latest_place_word():
+    script = load_script()
+    vocabulary = ["Mary", "John", "went", "to", "kitchen", "garden", "?"]
+    stories = [
+        "Mary went to kitchen John went to garden ?".split(),
+        "John went to garden Mary went to kitchen ?".split(),
+    ]
+    x = torch.zeros(len(stories[0]), len(stories), len(vocabulary))
+    for b, story in enumerate(stories):
+        for t, word in enumerate(story):
+            x[t, b, vocabulary.index(word)] = 1.0
+    answers = script.LastPlaceMentioned(vocabulary)(x).argmax(-1)  # [T, B]
+    # Before any place: the word at step 0; then the latest place at or before each step.
+    expected = [
+        ["Mary", "Mary", "Mary", "kitchen", "kitchen", "kitchen", "kitchen", "garden", "garden"],
+        ["John", "John", "John", "garden", "garden", "garden", "garden", "kitchen", "kitchen"],
+    ]
+    assert [[vocabulary[i] for i in answers[:, b]] for b in range(2)] == expected
