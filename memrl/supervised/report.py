@@ -65,12 +65,15 @@ def write_plot(
 
     figure, axis = plt.subplots(figsize=(6, 3.8))
     low, high = train_lengths
-    axis.axvspan(low - 0.5, high + 0.5, color="0.85", label=f"training lengths {low}-{high}")
-    lengths: list[int] = []
+    lengths = [r.length for rows in curves.values() for r in rows]
+    log_scale = bool(lengths) and max(lengths) > 4 * max(1, min([*lengths, low]))
+    # Linear: the integer lengths low..high as bins; log: the range itself (a bin of half a
+    # length would stretch the axis down to 2^-1).
+    span = (low, high) if log_scale else (low - 0.5, high + 0.5)
+    axis.axvspan(*span, color="0.85", label=f"training lengths {low}-{high}")
     for label, rows in curves.items():
         axis.plot([r.length for r in rows], [r.error for r in rows], marker="o", label=label)
-        lengths += [r.length for r in rows]
-    if lengths and max(lengths) > 4 * max(1, min([*lengths, low])):
+    if log_scale:
         axis.set_xscale("log", base=2)
     axis.set_xlabel("test length")
     axis.set_ylabel(ylabel)
