@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import sys
 from pathlib import Path
@@ -94,21 +93,9 @@ def _supervised_records(source: Path, args: argparse.Namespace) -> list:
     """Episodes of the supervised run in ``source`` (``memrl.supervised.record_episodes``)."""
     from memrl import run
     from memrl.run.models import ModelFileError
-    from memrl.supervised import (
-        CONFIG_FILE,
-        MODEL_FILE,
-        SupervisedConfig,
-        load_model,
-        record_episodes,
-    )
+    from memrl.supervised import MODEL_FILE, load_model, read_config, record_episodes
 
-    config_path = source / CONFIG_FILE
-    try:
-        SupervisedConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    except (TypeError, ValueError) as error:  # JSON, fields and their checks
-        raise ConfigError(
-            str(config_path), "", f"not the config of a memrl supervised run ({error})"
-        ) from None
+    read_config(source)  # a config.json of another kind fails here, naming the file
     model_path = source / MODEL_FILE
     if not model_path.is_file():
         raise FileNotFoundError(

@@ -31,6 +31,7 @@ from memrl.supervised.train import (
     SupervisedResult,
     evaluate_lengths,
     load_model,
+    read_config,
     train_supervised,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "build_model",
     "evaluate_lengths",
     "load_model",
+    "read_config",
     "read_results",
     "record_episodes",
     "resolve_core",

@@ -177,6 +177,24 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer, iteration: int, se
         torch.save(state, temporary)
 
 
+def read_config(out_dir: str | Path) -> SupervisedConfig:
+    """The config of the supervised run in ``out_dir`` (its ``config.json``).
+
+    Raises:
+        FileNotFoundError: no ``config.json`` there.
+        ConfigError: the file is not the config of a supervised run (naming the file).
+    """
+    from memrl.config import ConfigError
+
+    path = Path(out_dir) / CONFIG_FILE
+    try:
+        return SupervisedConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (TypeError, ValueError) as error:  # JSON, fields and their checks
+        raise ConfigError(
+            str(path), "", f"not the config of a memrl supervised run ({error})"
+        ) from None
+
+
 def _check_out_dir(config: SupervisedConfig, out_dir: Path, resume: bool) -> None:
     path = out_dir / CONFIG_FILE
     if not resume:
@@ -188,7 +206,7 @@ def _check_out_dir(config: SupervisedConfig, out_dir: Path, resume: bool) -> Non
         return
     if not path.exists():
         raise FileNotFoundError(f"{path}: no supervised run to resume")
-    saved = SupervisedConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    saved = read_config(out_dir)
     changed = [
         f.name
         for f in dataclasses.fields(config)
