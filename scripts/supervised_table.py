@@ -67,11 +67,12 @@ class TableRun:
 
     @property
     def label(self) -> str:
-        """The core's name, with its memory size where the run sets one and its iterations
-        where they are more than the table's usual."""
-        details = []
-        if "memory_slots" in self.core_kwargs:
-            details.append(f"{self.core_kwargs['memory_slots']} slots")
+        """The core's name, with the core arguments the run sets and its iterations where
+        they are more than the table's usual."""
+        details = [
+            f"{value} slots" if name == "memory_slots" else f"{name}={value}"
+            for name, value in self.core_kwargs.items()
+        ]
         if self.iterations > USUAL_ITERATIONS:
             details.append(f"{self.iterations} iterations")
         if not self.is_copy and self.learning_rate != USUAL_STORY_RATE:
@@ -119,7 +120,26 @@ def _runs() -> list[TableRun]:
             task_kwargs={"task": "single_fact"},
             iterations=4000,
             learning_rate=3e-3,
-        )
+        ),
+        # A larger MNM, and MemNet with the three hops of Sukhbaatar et al. (2015).
+        TableRun(
+            "single_fact-mnm-g-big-4k",
+            "StoryQA",
+            "mnm-g",
+            {"controller_size": 128, "key_size": 32},
+            {"task": "single_fact"},
+            iterations=4000,
+            learning_rate=3e-3,
+        ),
+        TableRun(
+            "single_fact-memnet-hops3-4k",
+            "StoryQA",
+            "memnet",
+            {"memory_slots": 96, "hops": 3},
+            {"task": "single_fact"},
+            iterations=4000,
+            learning_rate=3e-3,
+        ),
     ]
     return copy + stories + longer
 
