@@ -58,8 +58,8 @@ class TableRun:
     core: str
     core_kwargs: dict[str, Any] = field(default_factory=dict)
     task_kwargs: dict[str, Any] = field(default_factory=dict)
-    iterations: int = 2000
-    learning_rate: float = 1e-3
+    iterations: int = USUAL_ITERATIONS
+    learning_rate: float = USUAL_STORY_RATE
 
     @property
     def is_copy(self) -> bool:
