@@ -20,7 +20,15 @@ import operator
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-__all__ = ["CheckError", "check_choice", "check_int", "check_int_range", "check_number", "show"]
+__all__ = [
+    "CheckError",
+    "ModelFileError",
+    "check_choice",
+    "check_int",
+    "check_int_range",
+    "check_number",
+    "show",
+]
 
 T = TypeVar("T")
 
@@ -35,6 +43,11 @@ class CheckError(ValueError):
     def __init__(self, name: str, wanted: str, got: str) -> None:
         self.name, self.wanted, self.got = name, wanted, got
         super().__init__(f"{name} must be {wanted}, got {got}")
+
+
+class ModelFileError(ValueError):
+    """A file that does not load as a model of its run (not a model file at all, truncated,
+    another algorithm's or another configuration's model)."""
 
 
 def show(value: Any) -> str:

@@ -81,10 +81,9 @@ def usage_errors() -> tuple[type[BaseException], ...]:
     """The exception types that mean bad input (exit status 2): configurations and
     ``--set`` values, argument checks, episode records, model files, absent devices, and
     files that are missing, already there, of the wrong kind or not readable."""
-    from memrl.checks import CheckError
+    from memrl.checks import CheckError, ModelFileError
     from memrl.recall.records import RecordError
     from memrl.run.device import DeviceError
-    from memrl.run.models import ModelFileError
 
     return (
         ConfigError,

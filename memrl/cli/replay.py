@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from pathlib import Path
 
@@ -92,7 +91,6 @@ def _rl_records(source: Path, args: argparse.Namespace) -> list:
 def _supervised_records(source: Path, args: argparse.Namespace) -> list:
     """Episodes of the supervised run in ``source`` (``memrl.supervised.record_episodes``)."""
     from memrl import run
-    from memrl.run.models import ModelFileError
     from memrl.supervised import MODEL_FILE, load_model, read_config, record_episodes
 
     read_config(source)  # a config.json of another kind fails here, naming the file
@@ -104,16 +102,7 @@ def _supervised_records(source: Path, args: argparse.Namespace) -> list:
         )
     device = run.resolve_device(args.device or "cpu")
     run.set_threads(args.threads, device)
-    try:
-        config, model = load_model(source, device)
-    except (pickle.UnpicklingError, EOFError):  # torch's text here is about trusting files
-        raise ModelFileError(
-            f"{model_path}: not a loadable model (not a torch file memrl supervised wrote)"
-        ) from None
-    except (RuntimeError, KeyError, TypeError) as error:
-        raise ModelFileError(
-            f"{model_path}: not a loadable model of this supervised run ({error})"
-        ) from None
+    config, model = load_model(source, device)
     return record_episodes(
         config, model, n=args.episodes, length=args.length, seed=args.seed, top_k=args.top_k
     )

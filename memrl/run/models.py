@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memrl.checks import ModelFileError
 from memrl.config import AgentConfig, ConfigError, EnvConfig, RunConfig
 
 if TYPE_CHECKING:
@@ -22,11 +23,6 @@ __all__ = ["RESUMABLE_KEYS", "ModelFileError", "load_model", "make_env", "make_m
 # e.g. to continue past a non-finite update with smaller steps; a loaded model takes them
 # from the run's configuration, not from the archive.
 RESUMABLE_KEYS = ("learning_rate", "max_grad_norm")
-
-
-class ModelFileError(ValueError):
-    """A file that does not load as a model of its run (not a zip, truncated, another
-    algorithm's or another configuration's model)."""
 
 
 def _algorithm_class(agent: AgentConfig) -> type[BaseAlgorithm]:

@@ -11,11 +11,13 @@ data as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import pickle
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from memrl.atomic import atomic_path, atomic_write
-from memrl.checks import CheckError, check_int, check_number
+from memrl.checks import CheckError, ModelFileError, check_int, check_number
 from memrl.supervised.data import TaskData, resolve_task
 from memrl.supervised.model import SequenceModel, batch_errors, batch_loss, build_model
 from memrl.supervised.report import LengthResult, write_plot, write_results
@@ -177,6 +179,44 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer, iteration: int, se
         torch.save(state, temporary)
 
 
+_CHECKPOINT_KEYS = ("iteration", "seconds", "model", "optimizer", "torch_rng")
+
+
+def _load_saved(path: Path, device: str | torch.device, keys: Sequence[str]) -> dict[str, Any]:
+    """The dict with ``keys`` that this harness saved at ``path`` (tensors only, no pickle).
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ModelFileError: ``path`` is not such a file (another file, truncated, other keys).
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    # torch's own text here is about trusting pickles, which weights_only never runs.
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError):
+        state = None
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        raise ModelFileError(
+            f"{path}: not a file memrl supervised wrote (lacks {', '.join(missing)}; "
+            "expected its model.pt or checkpoint.pt)"
+        )
+    return state
+
+
+@contextlib.contextmanager
+def _as_model_file_error(path: Path) -> Iterator[None]:
+    """Errors of restoring a saved state into a model (other shapes, another config) as
+    :class:`ModelFileError` naming ``path``."""
+    try:
+        yield
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(
+            f"{path}: does not fit this supervised run ({type(error).__name__}: {error})"
+        ) from None
+
+
 def read_config(out_dir: str | Path) -> SupervisedConfig:
     """The config of the supervised run in ``out_dir`` (its ``config.json``).
 
@@ -253,11 +293,12 @@ def train_supervised(
     start, prior_seconds = 0, 0.0
     checkpoint_path = out_dir / CHECKPOINT_FILE
     if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start, prior_seconds = int(state["iteration"]), float(state["seconds"])
+        state = _load_saved(checkpoint_path, device, _CHECKPOINT_KEYS)
+        with _as_model_file_error(checkpoint_path):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            start, prior_seconds = int(state["iteration"]), float(state["seconds"])
     atomic_write(out_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
 
     bar = None
@@ -340,9 +381,11 @@ def load_model(
     out_dir: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[SupervisedConfig, SequenceModel]:
     """The config and trained model of a finished run in ``out_dir``."""
-    state = torch.load(Path(out_dir) / MODEL_FILE, map_location=device, weights_only=True)
-    config = SupervisedConfig.from_dict(state["config"])
-    data = TaskData(config.task, config.task_kwargs)
-    model = build_model(config.core, config.core_kwargs, data.input_size, data.output_size)
-    model.load_state_dict(state["model"])
+    path = Path(out_dir) / MODEL_FILE
+    state = _load_saved(path, device, ("config", "model"))
+    with _as_model_file_error(path):
+        config = SupervisedConfig.from_dict(state["config"])
+        data = TaskData(config.task, config.task_kwargs)
+        model = build_model(config.core, config.core_kwargs, data.input_size, data.output_size)
+        model.load_state_dict(state["model"])
     return config, model.to(device)

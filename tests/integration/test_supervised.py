@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from memrl.checks import CheckError
+from memrl.checks import CheckError, ModelFileError
 from memrl.cli import main
 from memrl.supervised import (
     CHECKPOINT_FILE,
@@ -86,6 +86,44 @@ def test_an_existing_run_is_not_overwritten_and_resume_keeps_the_config(tmp_path
         train_supervised(config, tmp_path / "none", resume=True, progress=False, log=None)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (CHECKPOINT_FILE, b"", "not a file memrl supervised wrote"),
+        (CHECKPOINT_FILE, b"garbage", "not a file memrl supervised wrote"),
+        (CHECKPOINT_FILE, "truncated", "not a file memrl supervised wrote"),
+        (CHECKPOINT_FILE, {"iteration": 1}, "lacks seconds, model, optimizer, torch_rng"),
+        (CHECKPOINT_FILE, "other shapes", "does not fit this supervised run"),
+        (MODEL_FILE, b"garbage", "not a file memrl supervised wrote"),
+        (MODEL_FILE, [1, 2], "lacks config, model"),
+        (MODEL_FILE, "other shapes", "does not fit this supervised run"),
+    ],
+)
+def test_broken_saved_files_are_model_file_errors_naming_the_file(tmp_path, name, content, message):
+    config = SupervisedConfig("Copy", "lstm", {"hidden_size": 8}, **{**TINY, "iterations": 2})
+    train_supervised(config, tmp_path, progress=False, log=None)
+    path = tmp_path / name
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "other shapes":  # a saved state of a wider LSTM
+        state = torch.load(path, weights_only=True)
+        wider = SupervisedConfig("Copy", "lstm", {"hidden_size": 16}, **TINY)
+        train_supervised(wider, tmp_path / "wider", progress=False, log=None)
+        state["model"] = torch.load(tmp_path / "wider" / name, weights_only=True)["model"]
+        torch.save(state, path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(ModelFileError, match=message) as raised:
+        if name == MODEL_FILE:
+            load_model(tmp_path)
+        else:
+            longer = SupervisedConfig.from_dict({**config.to_dict(), "iterations": 3})
+            train_supervised(longer, tmp_path, resume=True, progress=False, log=None)
+    assert str(path) in str(raised.value)
+
+
 def test_impossible_lengths_are_refused_before_training(tmp_path):
     config = SupervisedConfig("AssociativeRecall", "lstm", train_lengths=(1, 3), **TINY)
     with pytest.raises(CheckError, match=r"train_lengths.*min_length must be an integer >= 2"):
@@ -132,6 +170,9 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert cli(tmp_path, "--iterations", "3", "--resume") == 0
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"] == 3
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"garbage")
+    assert cli(tmp_path, "--iterations", "4", "--resume") == 2
+    assert f"{CHECKPOINT_FILE}: not a file memrl supervised wrote" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

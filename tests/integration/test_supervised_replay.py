@@ -126,4 +126,4 @@ def test_wrong_supervised_directories_are_one_line_errors(tmp_path, capsys):
     assert "model.pt: no trained model" in one_error_line(capsys)
     (unfinished / "model.pt").write_bytes(b"garbage")
     assert main(["replay", str(unfinished)]) == 2
-    assert "model.pt: not a loadable model" in one_error_line(capsys)
+    assert "model.pt: not a file memrl supervised wrote" in one_error_line(capsys)
