@@ -8,6 +8,7 @@ from pathlib import Path
 __all__ = [
     "add_device_arguments",
     "add_set_argument",
+    "non_negative_float",
     "non_negative_int",
     "positive_float",
     "positive_int",
@@ -38,6 +39,7 @@ def _parse_int(text: str) -> int:
 positive_int = _argument_type(_parse_int, lambda v: v >= 1, "a positive integer")
 non_negative_int = _argument_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _argument_type(float, lambda v: v > 0, "a number > 0")
+non_negative_float = _argument_type(float, lambda v: v >= 0, "a number >= 0")
 
 
 def run_directory(text: str) -> str:

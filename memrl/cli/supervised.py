@@ -10,6 +10,7 @@ from memrl.checks import CheckError
 from memrl.cli.arguments import (
     add_device_arguments,
     add_set_argument,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -24,6 +25,7 @@ _FLAGS = {
     "iterations": "--iterations",
     "batch_size": "--batch-size",
     "learning_rate": "--lr",
+    "meta_loss_coef": "--meta-loss-coef",
     "test_episodes": "--test-episodes",
     "checkpoint_every": "--checkpoint-every",
     "task": "TASK",
@@ -109,6 +111,13 @@ def add_parser(commands) -> None:
         "--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)"
     )
     parser.add_argument(
+        "--meta-loss-coef",
+        type=non_negative_float,
+        default=1.0,
+        help="weight of the core's auxiliary loss, MNM's meta loss (default 1.0, as in the "
+        "agent presets; no effect on cores without one)",
+    )
+    parser.add_argument(
         "--test-episodes",
         type=positive_int,
         default=256,
@@ -152,6 +161,7 @@ def _config(args: argparse.Namespace):
         iterations=args.iterations,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        meta_loss_coef=args.meta_loss_coef,
         test_episodes=args.test_episodes,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,

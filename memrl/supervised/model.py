@@ -24,7 +24,8 @@ __all__ = [
 class SequenceModel(nn.Module):
     """A core run over a whole sequence from its initial state, then a linear read-out.
 
-    ``forward(x [T, B, F]) -> logits [T, B, O]``.
+    ``forward(x [T, B, F]) -> logits [T, B, O]``; ``unroll`` also returns the core's
+    auxiliary loss.
     """
 
     def __init__(self, core: MemoryCore, output_size: int) -> None:
@@ -33,8 +34,16 @@ class SequenceModel(nn.Module):
         self.readout = nn.Linear(core.output_size, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        y, _ = self.core(x, self.core.initial_state(x.shape[1], x.device))
-        return self.readout(y)
+        return self.unroll(x)[0]
+
+    def unroll(self, x: Tensor, with_loss: bool = False) -> tuple[Tensor, Tensor | None]:
+        """``(logits [T, B, O], the core's auxiliary loss [T, B] or None)``: the loss
+        (MNM's meta loss) when ``with_loss`` and the core has one."""
+        initial = self.core.initial_state(x.shape[1], x.device)
+        if not with_loss:  # the core's forward: a sequence-form core reads all steps at once
+            return self.readout(self.core(x, initial)[0]), None
+        y, _, aux_loss = self.core.unroll(x, initial, with_loss=True)
+        return self.readout(y), aux_loss
 
 
 def resolve_core(core: str, overrides: Mapping[str, Any] = ()) -> tuple[str, dict[str, Any]]:

@@ -62,6 +62,8 @@ class SupervisedConfig:
     core_kwargs / task_kwargs: constructor arguments on top of the core's and task's own.
     train_lengths: (low, high), lengths drawn uniformly per training batch.
     test_lengths: the lengths evaluated after training.
+    meta_loss_coef: weight of the core's auxiliary loss (MNM's meta loss, the paper's
+        reconstruction objective), added to the task loss as in MemoryPPO.
     """
 
     task: str
@@ -74,6 +76,7 @@ class SupervisedConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     max_grad_norm: float = 10.0
+    meta_loss_coef: float = 1.0
     test_episodes: int = 256
     checkpoint_every: int = 500
     seed: int = 0
@@ -98,6 +101,9 @@ class SupervisedConfig:
         set_field(self, "seed", check_int("seed", self.seed, minimum=0))
         for name in ("learning_rate", "max_grad_norm"):
             set_field(self, name, check_number(name, getattr(self, name), positive=True))
+        set_field(
+            self, "meta_loss_coef", check_number("meta_loss_coef", self.meta_loss_coef, minimum=0)
+        )
         for name in ("core_kwargs", "task_kwargs"):
             if not isinstance(getattr(self, name), Mapping):
                 raise CheckError(name, "a mapping", repr(getattr(self, name)))
@@ -317,6 +323,7 @@ def train_supervised(
     losses: list[Tensor] = []
     iteration = start
     low, high = config.train_lengths
+    with_aux_loss = config.meta_loss_coef != 0.0
     model.train()
     try:
         while iteration < config.iterations:
@@ -327,7 +334,10 @@ def train_supervised(
                 length, config.batch_size, _seed(config.seed, _TRAIN_STREAM, iteration)
             )
             batch = batch.to(device)
-            loss = batch_loss(data.kind, model(batch.x), batch)
+            logits, aux_loss = model.unroll(batch.x, with_loss=with_aux_loss)
+            loss = batch_loss(data.kind, logits, batch)
+            if aux_loss is not None:
+                loss = loss + config.meta_loss_coef * aux_loss.mean()
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

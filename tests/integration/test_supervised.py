@@ -60,6 +60,29 @@ def test_story_questions_report_answer_accuracy(tmp_path):
     assert [r.scored for r in rows] == [8, 8]  # one answer per episode
 
 
+def test_the_cores_meta_loss_is_added_to_the_task_loss(tmp_path):
+    # MNM's meta loss trains its writes (as in MemoryPPO); an LSTM has none to add.
+    def trained(core, kwargs, coef, name):
+        config = SupervisedConfig("Copy", core, kwargs, meta_loss_coef=coef, **TINY)
+        train_supervised(config, tmp_path / name, progress=False, log=None)
+        return torch.load(tmp_path / name / MODEL_FILE, weights_only=True)["model"]
+
+    mnm = {"controller_size": 8, "key_size": 4}
+    with_meta, without = trained("mnm", mnm, 1.0, "a"), trained("mnm", mnm, 0.0, "b")
+    assert not all(torch.equal(with_meta[k], without[k]) for k in with_meta)
+    lstm = {"hidden_size": 8}
+    with_meta, without = trained("lstm", lstm, 1.0, "c"), trained("lstm", lstm, 0.0, "d")
+    assert all(torch.equal(with_meta[k], without[k]) for k in with_meta)
+
+    _, model = load_model(tmp_path / "a")
+    x = TaskData("Copy").batch(3, 2, seed=0).x
+    logits, meta_loss = model.unroll(x, with_loss=True)
+    assert torch.allclose(logits, model(x)) and meta_loss.shape == x.shape[:2]
+    assert model.unroll(x)[1] is None
+    with pytest.raises(CheckError, match="meta_loss_coef"):
+        SupervisedConfig("Copy", "mnm", meta_loss_coef=-1.0)
+
+
 def test_resume_continues_to_the_same_model(tmp_path):
     config = SupervisedConfig("Copy", "lstm", {"hidden_size": 8}, **{**TINY, "iterations": 2})
     train_supervised(config, tmp_path / "a", progress=False, log=None)
@@ -186,6 +209,7 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
         (["Copy", "--core", "lstm", "--set", "env.bits=0"], "--set env.*: "),
         (["StoryQA", "--core", "lstm", "--set", "env.task=deduction"], "--train-lengths: "),
         (["Copy", "--core", "lstm", "--iterations", "0"], "--iterations"),
+        (["Copy", "--core", "mnm", "--meta-loss-coef", "-1"], "--meta-loss-coef: expected"),
     ],
 )
 def test_cli_bad_arguments_name_the_argument(tmp_path, capsys, argv, message):
