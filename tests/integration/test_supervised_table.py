@@ -6,7 +6,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+from memrl.supervised import read_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "supervised_table.py"
 
@@ -31,6 +34,25 @@ def test_table_script_with_a_tiny_budget(tmp_path, capsys):
     assert (tmp_path / "copy_length_generalisation.png").stat().st_size > 0
     assert script.main([*tiny, "--only", "copy-lstm"]) == 0
     assert "--- copy-lstm" not in capsys.readouterr().out  # finished runs are skipped
+
+
+def test_a_run_directory_of_another_config_is_refused_and_more_iterations_continue(
+    tmp_path, capsys
+):
+    script = load_script()
+    tiny = ["--out", str(tmp_path), "--test-episodes", "2", "--no-progress", "--only", "copy-lstm"]
+    assert script.main([*tiny, "--scale", "0.001"]) == 0
+    with pytest.raises(SystemExit) as exit_:  # other test episodes: other numbers
+        script.main([*tiny[:3], "3", *tiny[4:], "--scale", "0.001"])
+    assert exit_.value.code == 2
+    assert "holds a run of another config" in capsys.readouterr().err
+    capsys.readouterr()
+    assert script.main([*tiny, "--scale", "0.002"]) == 0
+    assert "--- copy-lstm" in capsys.readouterr().out
+    assert read_config(tmp_path / "copy-lstm").iterations == 4
+    with pytest.raises(SystemExit):
+        script.main([*tiny, "--scale", "0.001"])
+    assert "trained for more iterations" in capsys.readouterr().err
 
 
 def test_last_place_mentioned_answers_the_latest_place_word():
