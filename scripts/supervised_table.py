@@ -121,6 +121,7 @@ def _runs() -> list[TableRun]:
     longer = [
         TableRun(name, "StoryQA", core, kwargs, {"task": "single_fact"}, iterations, 3e-3)
         for name, core, kwargs, iterations in (
+            ("single_fact-mnm-g-4k", "mnm-g", {}, 4000),
             ("single_fact-memnet-hops3-4k", "memnet", {"memory_slots": 96, "hops": 3}, 4000),
             ("single_fact-memnet-hops3-6k", "memnet", {"memory_slots": 96, "hops": 3}, 6000),
         )
