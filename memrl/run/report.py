@@ -31,6 +31,7 @@ RESULT_COLUMNS = (
     "solved_runs",
     "steps_to_solve_mean",
     "train_seconds_mean",
+    "train_fps_mean",
 )
 
 
@@ -56,13 +57,16 @@ def bench_rows(suite: SuiteConfig, planned: Sequence[PlannedRun]) -> list[dict[s
     for (agent, index), runs in _groups(planned).items():
         env = suite.envs[index].env
         solved_at = env.solved_at
-        finals, solve_steps, seconds = [], [], []
+        finals, solve_steps, seconds, fps = [], [], [], []
         for run in runs:
             if not is_finished(run.run_dir, run.config):
                 continue
             result = EvalResult.from_dict(read_eval(run.run_dir))
             finals.append(result.mean_return)
             seconds.append(result.train_seconds or math.nan)
+            fps.append(
+                run.config.steps / result.train_seconds if result.train_seconds else math.nan
+            )
             solve_steps.append(_steps_to_solve(read_curve(run.run_dir), solved_at))
         reached = [s for s in solve_steps if s is not None]
         values = (
@@ -75,10 +79,17 @@ def bench_rows(suite: SuiteConfig, planned: Sequence[PlannedRun]) -> list[dict[s
             float(np.std(finals)) if finals else math.nan,
             sum(final >= solved_at for final in finals),
             float(np.mean(reached)) if reached else math.nan,
-            float(np.nanmean(seconds)) if seconds else math.nan,
+            _nan_mean(seconds),
+            _nan_mean(fps),
         )
         rows.append(dict(zip(RESULT_COLUMNS, values, strict=True)))
     return rows
+
+
+def _nan_mean(values: list[float]) -> float:
+    """The mean of the values that are not NaN (NaN when none is)."""
+    known = [v for v in values if not math.isnan(v)]
+    return float(np.mean(known)) if known else math.nan
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -94,10 +105,11 @@ def _markdown(suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float
         f"Final return: deterministic evaluation after the whole budget (x{steps_scale:g} of "
         "the suite's), mean ± std over seeds. Solved runs: final return at or above solved_at. "
         "Steps to solve: first learning-curve evaluation (fewer episodes) at or above solved_at, "
-        "mean over the runs that got there.",
+        "mean over the runs that got there. Time and fps: wall time of training per run and "
+        "environment steps per second of it (learning-curve evaluations included).",
         "",
-        "| agent | env | steps | final return | solved runs | steps to solve | time/run |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| agent | env | steps | final return | solved runs | steps to solve | time/run | fps |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         seconds = row["train_seconds_mean"]
@@ -106,7 +118,8 @@ def _markdown(suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float
             f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} | "
             f"{row['solved_runs']}/{row['runs']} (>= {row['solved_at']:g}) | "
             f"{_fmt(row['steps_to_solve_mean'], 0)} | "
-            f"{'–' if math.isnan(seconds) else format_duration(seconds)} |"
+            f"{'–' if math.isnan(seconds) else format_duration(seconds)} | "
+            f"{_fmt(row['train_fps_mean'], 0)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -142,17 +142,18 @@ def test_results_are_tabulated_from_the_run_directories(suite, tmp_path) -> None
     assert math.isnan(mlp["steps_to_solve_mean"])
     assert lstm["solved_runs"] == 2 and lstm["steps_to_solve_mean"] == 200.0
     assert lstm["train_seconds_mean"] == 30.0
+    assert lstm["train_fps_mean"] == pytest.approx(400 / 30.0)
     markdown = (tmp_path / "a" / "results.md").read_text()
     assert markdown == first.markdown and markdown.startswith("# stub: results")
     assert (
-        "| lstm | TMaze-v0 corridor_length=2 | 400 | 1.00 ± 0.00 | 2/2 (>= 0.9) | 200 | 30s |"
+        "| lstm | TMaze-v0 corridor_length=2 | 400 | 1.00 ± 0.00 | 2/2 (>= 0.9) | 200 | 30s | 13 |"
         in (markdown)
     )
-    assert "| mlp | Copy-v0 | 1,000 | 0.38 ± 0.12 | 0/2 (>= 0.95) | – | 30s |" in markdown
+    assert "| mlp | Copy-v0 | 1,000 | 0.38 ± 0.12 | 0/2 (>= 0.95) | – | 30s | 33 |" in markdown
     csv_lines = (tmp_path / "a" / "results.csv").read_text().splitlines()
     assert csv_lines[0] == (
         "agent,env,steps,solved_at,runs,final_return_mean,final_return_std,solved_runs,"
-        "steps_to_solve_mean,train_seconds_mean"
+        "steps_to_solve_mean,train_seconds_mean,train_fps_mean"
     )
     assert len(csv_lines) == 5
     assert (tmp_path / "a" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
