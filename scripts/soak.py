@@ -108,6 +108,25 @@ def soak(core: str, steps: int, every: int, out: Path, seed: int) -> list[dict]:
     return rows
 
 
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a per-core CSV that :func:`write_csv` wrote, typed as :func:`soak` makes
+    them."""
+    rows = []
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            rows.append(
+                dict(
+                    row,
+                    steps=int(row["steps"]),
+                    seconds=float(row["seconds"]),
+                    rss_mb=float(row["rss_mb"]),
+                    finite=row["finite"] == "True",
+                    train_return=float(row["train_return"]),
+                )
+            )
+    return rows
+
+
 def summary(rows: Sequence[dict], cores: Sequence[str]) -> str:
     lines = ["core     finite  steps      RSS at ~100k   RSS at end   change"]
     for core in cores:
@@ -160,6 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"soak: {core}: {type(error).__name__}: {error}", file=sys.stderr)
                 continue
             print(f"soak: {core} done ({rows[-1]['steps']:,} steps)", flush=True)
+    # soak.csv and the summary cover every core soaked into --out, this call's and earlier
+    # ones' (a soak of some cores leaves the others' rows in place).
+    cores += [c for c in CORES if c not in cores and (args.out / f"{c}.csv").is_file()]
+    rows += [
+        row
+        for core in cores
+        if core not in {r["core"] for r in rows} and (args.out / f"{core}.csv").is_file()
+        for row in read_csv(args.out / f"{core}.csv")
+    ]
     rows.sort(key=lambda r: (cores.index(r["core"]), r["steps"]))
     write_csv(args.out / "soak.csv", rows)
     print(summary(rows, cores))
