@@ -132,7 +132,7 @@ class SupervisedConfig:
 @dataclass(frozen=True)
 class SupervisedResult:
     """What :func:`train_supervised` did: the error per test length and the mean training
-    loss over the last 100 iterations."""
+    loss (with the weighted auxiliary loss) over the last 100 iterations."""
 
     out_dir: Path
     iterations: int
