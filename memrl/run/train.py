@@ -152,7 +152,9 @@ def curve_row(result: EvalResult, model: BaseAlgorithm, seconds: float) -> dict[
 
 
 def checkpoint(model: BaseAlgorithm, run_dir: Path, train_seconds: float) -> None:
-    """Save ``checkpoint.zip`` and ``progress.json`` atomically."""
+    """Save ``checkpoint.zip``, then ``progress.json``, each atomically. A kill between the
+    two leaves ``progress.json`` one checkpoint behind; resuming trusts the step count saved
+    in the checkpoint itself."""
     save_model(model, run_dir / CHECKPOINT_FILE)
     write_progress(run_dir, model.num_timesteps, train_seconds)
 
