@@ -117,7 +117,8 @@ def _runs() -> list[TableRun]:
     ]
     # single_fact with a higher rate and more iterations: after 1500 at 1e-3 no core was near
     # the 95% the MNM and MemNN papers reach on bAbI task 1. Then a larger MNM, and MemNet
-    # with the three hops of Sukhbaatar et al. (2015), for 4000 and then 6000 iterations (the 6000 run resumed the 4000 run's checkpoint).
+    # with the three hops of Sukhbaatar et al. (2015), for 4000 and then 6000 iterations (the
+    # 6000 run resumed the 4000 run's checkpoint).
     longer = [
         TableRun(name, "StoryQA", core, kwargs, {"task": "single_fact"}, iterations, 3e-3)
         for name, core, kwargs, iterations in (

@@ -13,6 +13,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run_directory",
+    "seed_counts",
 ]
 
 
@@ -40,6 +41,23 @@ positive_int = _argument_type(_parse_int, lambda v: v >= 1, "a positive integer"
 non_negative_int = _argument_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _argument_type(float, lambda v: v > 0, "a number > 0")
 non_negative_float = _argument_type(float, lambda v: v >= 0, "a number >= 0")
+
+
+def seed_counts(text: str) -> tuple[int, dict[str, int]]:
+    """``--seeds``: ``N`` seeds for every agent, or ``N,AGENT=M,...`` with ``M`` seeds for the
+    named agents; returns ``(N, {AGENT: M})``."""
+    first, *rest = [part.strip() for part in text.split(",")]
+    expected = "N or N,AGENT=M,... (positive integers)"
+    default = positive_int(first) if "=" not in first else None
+    if default is None:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    per_agent = {}
+    for part in rest:
+        agent, equals, count = part.partition("=")
+        if not equals or not agent.strip():
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {part!r} in {text!r}")
+        per_agent[agent.strip()] = positive_int(count.strip())
+    return default, per_agent
 
 
 def run_directory(text: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memrl.cli.arguments import add_set_argument, positive_float, positive_int
+from memrl.cli.arguments import add_set_argument, positive_float, positive_int, seed_counts
 from memrl.config import ConfigError
 
 if TYPE_CHECKING:
@@ -36,7 +36,12 @@ def add_parser(commands) -> None:
     bench.add_argument(
         "--agents", default=None, help="comma-separated agent presets or YAML files (default: all)"
     )
-    bench.add_argument("--seeds", type=positive_int, default=1, help="seeds per agent and env")
+    bench.add_argument(
+        "--seeds",
+        type=seed_counts,
+        default=(1, {}),
+        help="seeds per agent and env (default 1); N,AGENT=M,... gives the named agents M",
+    )
     bench.add_argument(
         "--jobs",
         type=positive_int,
@@ -89,7 +94,12 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, suite: str) -> None
     parser.add_argument(
         "--agents", default=None, help="comma-separated agent presets (default: all)"
     )
-    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds (default 3)")
+    parser.add_argument(
+        "--seeds",
+        type=seed_counts,
+        default=(3, {}),
+        help="seeds (default 3); N,AGENT=M,... gives the named agents M",
+    )
     parser.add_argument("--jobs", type=positive_int, default=2, help="parallel processes")
     parser.add_argument("--out", default=None, help=f"results directory (default results/{suite})")
     parser.add_argument(
@@ -139,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     result = run.bench(
         suite,
         agents,
-        seeds=args.seeds,
+        seeds=args.seeds[0],
+        agent_seeds=args.seeds[1],
         jobs=args.jobs or 1,
         out=out,
         steps_scale=args.steps_scale,

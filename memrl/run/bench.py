@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +129,7 @@ def bench(
     overrides: Sequence[str] = (),
     log: Callable[[str], None] | None = print,
     backend: Backend | None = None,
+    agent_seeds: Mapping[str, int] | None = None,
 ) -> BenchResult:
     """Train every agent on every env of a suite with ``seeds`` seeds.
 
@@ -147,16 +148,16 @@ def bench(
         overrides: ``--set`` overrides for every run (as in :func:`make_run_config`).
         log: where progress messages go (``None``: nowhere).
         backend: what trains the runs (default ``LocalBackend(jobs)``).
+        agent_seeds: seed counts of some agents (preset name -> count) instead of ``seeds``.
     """
     say = log or (lambda _: None)
     suite_config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
-    seeds = check_int("seeds", seeds, minimum=1)
     steps_scale = check_number("steps_scale", steps_scale, positive=True)
     backend = backend or LocalBackend(jobs)
     if not agents:
         raise ValueError("no agents given")
     out_dir = Path(out) if out is not None else default_out_dir(suite_config)
-    planned = plan_runs(suite_config, agents, seeds, out_dir, steps_scale, overrides)
+    planned = plan_runs(suite_config, agents, seeds, out_dir, steps_scale, overrides, agent_seeds)
     pending = pending_runs(planned)
     skipped = len(planned) - len(pending)
     say(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from memrl.checks import CheckError, check_int
 from memrl.config import (
     AgentConfig,
     ConfigError,
@@ -50,19 +51,27 @@ def plan_runs(
     out_dir: Path,
     steps_scale: float = 1.0,
     overrides: Sequence[str] = (),
+    agent_seeds: Mapping[str, int] | None = None,
 ) -> list[PlannedRun]:
     """Every run of a benchmark, agent by agent, env by env, seed by seed.
 
-    A run gets the suite entry's env (with any ``env.`` overrides) and budget times
-    ``steps_scale``, a checkpoint every quarter and a learning-curve evaluation every tenth of
-    it, and the directory ``out_dir/runs/<agent>/<env index>-<env slug>/seed<k>``.
+    An agent gets seeds ``0 .. n-1``, with ``n = agent_seeds[name]`` if its preset name is
+    there, else ``seeds``. A run gets the suite entry's env (with any ``env.`` overrides) and
+    budget times ``steps_scale``, a checkpoint every quarter and a learning-curve evaluation
+    every tenth of it, and the directory ``out_dir/runs/<agent>/<env index>-<env
+    slug>/seed<k>``.
+
+    Raises:
+        CheckError: a seed count below 1, or ``agent_seeds`` names an agent not planned.
     """
+    agent_configs = [a if isinstance(a, AgentConfig) else load_agent(a) for a in agents]
+    seed_counts = _seed_counts(agent_configs, seeds, agent_seeds or {})
     planned = []
-    for agent_config in [a if isinstance(a, AgentConfig) else load_agent(a) for a in agents]:
+    for agent_config in agent_configs:
         for index, entry in enumerate(suite.envs):
             steps = max(1, round(entry.steps * steps_scale))
             env = _merge_env(entry.env, overrides)
-            for seed in range(seeds):
+            for seed in range(seed_counts[agent_config.name]):
                 config = make_run_config(
                     agent_config, entry.env.id, steps, seed, overrides=overrides
                 ).replace(
@@ -78,6 +87,22 @@ def plan_runs(
                     PlannedRun(agent_config.name, index, seed, config, run_dir / f"seed{seed}")
                 )
     return planned
+
+
+def _seed_counts(
+    agents: Sequence[AgentConfig], seeds: int, agent_seeds: Mapping[str, int]
+) -> dict[str, int]:
+    """The number of seeds of each agent: ``agent_seeds`` where given, else ``seeds``."""
+    names = [agent.name for agent in agents]
+    unknown = sorted(set(agent_seeds) - set(names))
+    if unknown:
+        raise CheckError(
+            "an agent given seeds", f"one of the agents ({', '.join(names)})", ", ".join(unknown)
+        )
+    counts = {name: check_int("seeds", seeds, minimum=1) for name in names}
+    for name, count in agent_seeds.items():
+        counts[name] = check_int(f"seeds of {name}", count, minimum=1)
+    return counts
 
 
 def pending_runs(planned: Sequence[PlannedRun]) -> list[PlannedRun]:

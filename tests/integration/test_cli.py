@@ -7,6 +7,7 @@ learning (tests/integration/test_learning_*.py check learning).
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -232,3 +233,9 @@ def test_bench_writes_results_and_skips_finished_runs(tmp_path):
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = ok(memrl(*args, timeout=120))
     assert "0 runs trained, 4 already finished" in again.stdout
+    # A second seed for mlp alone: the finished runs are kept, and the table has both.
+    args[args.index("--seeds") + 1] = "1,mlp=2"
+    more = ok(memrl(*args, timeout=120))
+    assert "2 runs trained, 4 already finished" in more.stdout
+    table = list(csv.DictReader((out / "results.csv").open()))
+    assert {(row["agent"], row["runs"]) for row in table} == {("tiny-lstm", "1"), ("mlp", "2")}

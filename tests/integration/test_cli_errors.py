@@ -124,6 +124,10 @@ CASES = [
     (["bench", "{root}/unknown-key.yaml"], 2, ["unknown-key.yaml", "accepted keys"]),
     (["bench", "quick", "--agents", "no-such-agent"], 2, ["no-such-agent", "presets"]),
     (["bench", "quick", "--jobs", "0"], 2, ["argument --jobs"]),
+    (["bench", "quick", "--seeds", "3,mlp"], 2, ["argument --seeds", "'mlp'", "N,AGENT=M"]),
+    (["bench", "quick", "--seeds", "mlp=1"], 2, ["argument --seeds", "N,AGENT=M"]),
+    (["bench", "quick", "--seeds", "2,mlp=0"], 2, ["argument --seeds", "positive integer"]),
+    (["bench", "quick", "--agents", "mlp", "--seeds", "2,gru=1"], 2, ["gru", "agents (mlp)"]),
     (["bench", "quick", "--steps-scale", "-1"], 2, ["argument --steps-scale"]),
     # memrl list, and the command itself
     (["list", "extra"], 2, ["unrecognized arguments: extra"]),

@@ -191,3 +191,32 @@ def test_bench_needs_agents(suite, tmp_path) -> None:
 
 def test_an_empty_plan_leaves_a_local_backend_idle() -> None:
     LocalBackend(1).run([], say=lambda _: pytest.fail("nothing ran"))
+
+
+def test_some_agents_get_other_seed_counts(suite, tmp_path) -> None:
+    planned = plan_runs(suite, AGENTS, 3, tmp_path, agent_seeds={"mlp": 1})
+    seeds = {(run.agent, run.env_index): [] for run in planned}
+    for run in planned:
+        seeds[run.agent, run.env_index].append(run.seed)
+    assert seeds == {
+        ("mlp", 0): [0],
+        ("mlp", 1): [0],
+        ("lstm", 0): [0, 1, 2],
+        ("lstm", 1): [0, 1, 2],
+    }
+    # The same run directories as a plan of that agent alone: benches of one --out combine.
+    assert {run.run_dir for run in planned if run.agent == "mlp"} == {
+        run.run_dir for run in plan_runs(suite, ["mlp"], 1, tmp_path)
+    }
+
+
+@pytest.mark.parametrize(
+    ("agent_seeds", "message"),
+    [
+        ({"gru": 2}, r"an agent given seeds must be one of the agents \(mlp, lstm\), got gru"),
+        ({"mlp": 0}, "seeds of mlp must be an integer >= 1, got 0"),
+    ],
+)
+def test_agent_seed_counts_are_checked(suite, tmp_path, agent_seeds, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan_runs(suite, AGENTS, 1, tmp_path, agent_seeds=agent_seeds)
