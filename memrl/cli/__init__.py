@@ -148,12 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args)
 
 
-def reproduce_main(suite: str, argv: Sequence[str] | None, description: str) -> int:
+def reproduce_main(
+    suite: str,
+    argv: Sequence[str] | None,
+    description: str,
+    agents: str | None = None,
+    seeds: str = "3",
+) -> int:
     """A reproduction script for ``suite``: ``memrl bench`` with the suite fixed and defaults
-    for a full reproduction (every preset, 3 seeds, 2 jobs, results/<suite>)."""
+    for a full reproduction (``agents``, default every preset; ``seeds`` as for ``--seeds``;
+    2 jobs; results/<suite>)."""
     parser = UsageParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    bench.add_reproduce_arguments(parser, suite)
+    bench.add_reproduce_arguments(parser, suite, agents, seeds)
     _add_debug_argument(parser)
     return run_command(parser.parse_args(argv))

@@ -88,17 +88,22 @@ def add_parser(commands) -> None:
     bench.set_defaults(handler=run)
 
 
-def add_reproduce_arguments(parser: argparse.ArgumentParser, suite: str) -> None:
+def add_reproduce_arguments(
+    parser: argparse.ArgumentParser, suite: str, agents: str | None = None, seeds: str = "3"
+) -> None:
     """The options of a reproduction script for ``suite``: ``memrl bench`` with the suite
-    fixed and defaults for a full reproduction (every preset, 3 seeds, 2 jobs)."""
+    fixed and defaults for a full reproduction (``agents``, default every preset; ``seeds``
+    as for ``--seeds``; 2 jobs)."""
     parser.add_argument(
-        "--agents", default=None, help="comma-separated agent presets (default: all)"
+        "--agents",
+        default=agents,
+        help=f"comma-separated agent presets (default: {agents or 'all'})",
     )
     parser.add_argument(
         "--seeds",
         type=seed_counts,
-        default=(3, {}),
-        help="seeds (default 3); N,AGENT=M,... gives the named agents M",
+        default=seed_counts(seeds),
+        help=f"seeds (default {seeds}); N,AGENT=M,... gives the named agents M",
     )
     parser.add_argument("--jobs", type=positive_int, default=2, help="parallel processes")
     parser.add_argument("--out", default=None, help=f"results directory (default results/{suite})")

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from memrl.config import agent_presets
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TINY_BENCH = ["--agents", "mlp", "--seeds", "1", "--jobs", "1"]
 TINY_BENCH += ["--set", "n_envs=1", "n_steps=16", "batch_size=16", "env.eval_episodes=1"]
@@ -63,6 +65,7 @@ def test_train_script(tmp_path):
         ("reproduce_algorithmic.py", "algorithmic", "0.00002"),
         ("reproduce_minigrid_memory.py", "minigrid-memory", "0.00002"),
         ("reproduce_popgym_easy.py", "popgym-easy", "0.00002"),
+        ("reproduce_memory_hard.py", "memory-hard", "0.00002"),
     ],
 )
 def test_reproduce_script(tmp_path, name, suite, scale):
@@ -72,6 +75,13 @@ def test_reproduce_script(tmp_path, name, suite, scale):
     markdown = (out / "results.md").read_text()
     assert markdown.startswith(f"# {suite}: results")
     assert (out / "results.csv").is_file() and (out / "learning_curves.png").is_file()
+
+
+def test_memory_hard_defaults_are_the_campaign_grid() -> None:
+    help_text = "".join(script("reproduce_memory_hard.py", "--help").stdout.split())
+    agents = help_text.split("agentpresets(default:")[1].split(")")[0].split(",")
+    assert len(agents) == 9 and set(agents) <= set(agent_presets())
+    assert "seeds(default3,mlp=1,gru=1,mnm-p=1,ntm=1)" in help_text
 
 
 def table_rows(out: str) -> dict[str, list[str]]:

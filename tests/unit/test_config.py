@@ -33,6 +33,7 @@ EXPECTED_PRESETS = {
     "mnm-g",
     "mnm-p",
     "memnet",
+    "memnet-long",
     "dnc-gumbel",
     "mlp",
     "recurrentppo",
