@@ -42,9 +42,15 @@ class Backend(Protocol):
         """How runs are executed, for the log (e.g. ``2 at a time``)."""
         ...
 
-    def run(self, runs: Sequence[PlannedRun], say: Callable[[str], None]) -> None:
-        """Train ``runs``; report each finished one with ``say``. Raises ``KeyboardInterrupt``
-        when interrupted (the interrupted runs keep their checkpoints)."""
+    def run(
+        self,
+        runs: Sequence[PlannedRun],
+        say: Callable[[str], None],
+        finished: Callable[[PlannedRun], None],
+    ) -> None:
+        """Train ``runs``; as each one finishes, tell ``say`` and call ``finished`` with it
+        (in this process). Raises ``KeyboardInterrupt`` when interrupted (the interrupted runs
+        keep their checkpoints)."""
         ...
 
 
@@ -73,29 +79,34 @@ class LocalBackend:
     def description(self) -> str:
         return f"{self.jobs} at a time"
 
-    def run(self, runs: Sequence[PlannedRun], say: Callable[[str], None]) -> None:
+    def run(
+        self,
+        runs: Sequence[PlannedRun],
+        say: Callable[[str], None],
+        finished: Callable[[PlannedRun], None],
+    ) -> None:
         if not runs:
             return
         started = time.monotonic()
 
-        def done(number: int, run_dir: Path) -> None:
+        def done(number: int, run: PlannedRun) -> None:
             elapsed = format_duration(time.monotonic() - started)
-            say(f"  [{number}/{len(runs)}] {run_dir} ({elapsed})")
+            say(f"  [{number}/{len(runs)}] {run.run_dir} ({elapsed})")
+            finished(run)
 
         if self.jobs == 1:
             for number, run in enumerate(runs, 1):
-                run_dir, finished = train_planned(run)
-                if not finished:  # Ctrl-C: the run saved a checkpoint; stop the bench too
+                if not train_planned(run)[1]:  # Ctrl-C: the run saved a checkpoint; stop too
                     raise KeyboardInterrupt
-                done(number, run_dir)
+                done(number, run)
             return
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
-            futures = [pool.submit(train_planned, run) for run in runs]
+            futures = {pool.submit(train_planned, run): run for run in runs}
             try:
                 for number, future in enumerate(as_completed(futures), 1):
-                    run_dir, _ = future.result()
-                    done(number, run_dir)
+                    future.result()
+                    done(number, futures[future])
             except KeyboardInterrupt:
                 for future in futures:
                     future.cancel()
@@ -136,7 +147,8 @@ def bench(
     Runs go to ``out/runs/<agent>/<env index>-<env slug>/seed<k>``; finished ones
     (``eval.json``) are skipped, interrupted ones resume from their checkpoint, so re-running
     an interrupted bench picks up where it stopped. Writes ``results.md``, ``results.csv`` and
-    ``learning_curves.png`` into ``out`` (default ``results/<suite>``).
+    ``learning_curves.png`` into ``out`` (default ``results/<suite>``) after every finished
+    run and at the end.
 
     Args:
         suite: suite name, YAML path or config.
@@ -164,7 +176,13 @@ def bench(
         f"bench {suite_config.name}: {len(planned)} runs ({skipped} already finished), "
         f"{backend.description} -> {out_dir}"
     )
-    backend.run(pending, say)
-    rows = bench_rows(suite_config, planned)
-    markdown = write_results(out_dir, suite_config, rows, planned, steps_scale)
+
+    def report() -> tuple[list[dict[str, Any]], str]:
+        rows = bench_rows(suite_config, planned)
+        return rows, write_results(out_dir, suite_config, rows, planned, steps_scale)
+
+    # The tables follow every finished run: a grid of many hours, interrupted, still shows
+    # what it has so far.
+    backend.run(pending, say, lambda run: report())
+    rows, markdown = report()
     return BenchResult(out_dir, rows, markdown, len(pending), skipped)

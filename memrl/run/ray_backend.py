@@ -214,7 +214,12 @@ class RayBackend:
         check_resources(ray.nodes(), self.cpus_per_run, self.gpus_per_run)
         return ray
 
-    def run(self, runs: Sequence[PlannedRun], say: Callable[[str], None]) -> None:
+    def run(
+        self,
+        runs: Sequence[PlannedRun],
+        say: Callable[[str], None],
+        finished: Callable[[PlannedRun], None],
+    ) -> None:
         if not runs:
             return
         self.connect()
@@ -223,8 +228,8 @@ class RayBackend:
         from memrl.run import ray_trial
 
         specs = [trial_spec(run) for run in runs]
-        wanted = {spec["run_dir"] for spec in specs}
-        experiment, restore = experiment_to_run(self.storage, wanted)
+        wanted = {spec["run_dir"]: run for spec, run in zip(specs, runs, strict=True)}
+        experiment, restore = experiment_to_run(self.storage, set(wanted))
         trainable = tune.with_resources(
             ray_trial.train_trial, {"cpu": self.cpus_per_run, "gpu": self.gpus_per_run}
         )
@@ -258,6 +263,7 @@ class RayBackend:
             count += 1
             elapsed = format_duration(time.monotonic() - started)
             say(f"  [{count}/{len(runs)}] {run_dir} ({elapsed})")
+            finished(wanted[run_dir])
 
         with ray_trial.listening(done):
             results = tuner.fit()

@@ -32,6 +32,7 @@ RESULT_COLUMNS = (
     "steps_to_solve_mean",
     "train_seconds_mean",
     "train_fps_mean",
+    "planned_runs",
 )
 
 
@@ -51,8 +52,8 @@ def _groups(planned: Sequence[PlannedRun]) -> dict[tuple[str, int], list[Planned
 
 
 def bench_rows(suite: SuiteConfig, planned: Sequence[PlannedRun]) -> list[dict[str, Any]]:
-    """One row (:data:`RESULT_COLUMNS`) per agent and env over the finished runs of its seeds;
-    means are NaN when no run finished."""
+    """One row (:data:`RESULT_COLUMNS`) per agent and env over the finished runs of its seeds
+    (``runs`` of ``planned_runs``); means are NaN when no run finished."""
     rows = []
     for (agent, index), runs in _groups(planned).items():
         env = suite.envs[index].env
@@ -81,6 +82,7 @@ def bench_rows(suite: SuiteConfig, planned: Sequence[PlannedRun]) -> list[dict[s
             float(np.mean(reached)) if reached else math.nan,
             _nan_mean(seconds),
             _nan_mean(fps),
+            len(runs),
         )
         rows.append(dict(zip(RESULT_COLUMNS, values, strict=True)))
     return rows
@@ -92,16 +94,35 @@ def _nan_mean(values: list[float]) -> float:
     return float(np.mean(known)) if known else math.nan
 
 
+def _unfinished(row: dict[str, Any]) -> str:
+    """`` of 3 planned`` when fewer of a row's runs finished than were planned."""
+    return "" if row["runs"] == row["planned_runs"] else f" of {row['planned_runs']} planned"
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return "–" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
 
 
-def _markdown(suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float) -> str:
+def _markdown(
+    suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float, planned: int
+) -> str:
+    finished = sum(row["runs"] for row in rows)
+    progress = (
+        []
+        if finished == planned
+        else [
+            f"**{finished} of {planned} planned runs finished**: the same command again "
+            "trains the others (unfinished runs resume from their checkpoints). A row's "
+            "figures are over its finished runs.",
+            "",
+        ]
+    )
     lines = [
         f"# {suite.name}: results",
         "",
+        *progress,
         f"Final return: deterministic evaluation after the whole budget (x{steps_scale:g} of "
         "the suite's), mean ± std over seeds. Solved runs: final return at or above solved_at. "
         "Steps to solve: first learning-curve evaluation (fewer episodes) at or above solved_at, "
@@ -116,7 +137,7 @@ def _markdown(suite: SuiteConfig, rows: list[dict[str, Any]], steps_scale: float
         lines.append(
             f"| {row['agent']} | {row['env']} | {row['steps']:,} | "
             f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} | "
-            f"{row['solved_runs']}/{row['runs']} (>= {row['solved_at']:g}) | "
+            f"{row['solved_runs']}/{row['runs']}{_unfinished(row)} (>= {row['solved_at']:g}) | "
             f"{_fmt(row['steps_to_solve_mean'], 0)} | "
             f"{'–' if math.isnan(seconds) else format_duration(seconds)} | "
             f"{_fmt(row['train_fps_mean'], 0)} |"
@@ -138,7 +159,7 @@ def write_results(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(out_dir / "results.csv", text.getvalue())
-    markdown = _markdown(suite, rows, steps_scale)
+    markdown = _markdown(suite, rows, steps_scale, len(planned))
     atomic_write(out_dir / "results.md", markdown)
     plot_curves(out_dir / "learning_curves.png", suite, planned)
     return markdown
@@ -181,7 +202,8 @@ def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -
         axis.set_title(entry.env.label, fontsize=10)
         axis.set_xlabel("environment steps")
         axis.set_ylabel("eval return")
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # an env no run has reached yet: no legend
+            axis.legend(fontsize=8)
     for index in range(count, rows * columns):
         axes[index // columns][index % columns].axis("off")
     figure.suptitle(f"{suite.name}: mean over seeds (band: min-max); dashed: solved_at")

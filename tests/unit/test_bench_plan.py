@@ -74,10 +74,28 @@ class StubBackend:
     def __init__(self) -> None:
         self.calls: list[list[PlannedRun]] = []
 
-    def run(self, runs: Sequence[PlannedRun], say: Callable[[str], None]) -> None:
+    def run(
+        self,
+        runs: Sequence[PlannedRun],
+        say: Callable[[str], None],
+        finished: Callable[[PlannedRun], None],
+    ) -> None:
         self.calls.append(list(runs))
         for run in runs:
             finish(run)
+            finished(run)
+
+
+class InterruptedBackend(StubBackend):
+    """Finishes ``count`` runs, then stops as Ctrl-C (or a killed process) would."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def run(self, runs, say, finished) -> None:
+        super().run(runs[: self.count], say, finished)
+        raise KeyboardInterrupt
 
 
 def test_the_stub_is_a_backend() -> None:
@@ -128,6 +146,25 @@ def test_backend_gets_exactly_the_unfinished_runs(suite, tmp_path) -> None:
     assert rerun.rows == result.rows and rerun.markdown == result.markdown
 
 
+def test_the_tables_follow_each_finished_run(suite, tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        bench(suite, AGENTS, seeds=2, out=tmp_path, log=None, backend=InterruptedBackend(3))
+    markdown = (tmp_path / "results.md").read_text()
+    assert "**3 of 8 planned runs finished**" in markdown
+    assert "| mlp | TMaze-v0 corridor_length=2 | 400 | 0.38 ± 0.12 | 0/2 (>= 0.9) |" in markdown
+    assert "| mlp | Copy-v0 | 1,000 | 0.25 ± 0.00 | 0/1 of 2 planned (>= 0.95) |" in markdown
+    assert "| lstm | Copy-v0 | 1,000 | – ± – | 0/0 of 2 planned (>= 0.95) |" in markdown
+    rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
+    assert [(row.split(",")[4], row.split(",")[-1]) for row in rows] == [
+        ("2", "2"), ("1", "2"), ("0", "2"), ("0", "2")
+    ]  # fmt: skip
+    # Run again to the end: the note goes.
+    assert (
+        "planned runs finished"
+        not in bench(suite, AGENTS, seeds=2, out=tmp_path, log=None, backend=StubBackend()).markdown
+    )
+
+
 def test_results_are_tabulated_from_the_run_directories(suite, tmp_path) -> None:
     first = bench(suite, AGENTS, seeds=2, out=tmp_path / "a", log=None, backend=StubBackend())
     assert [(row["agent"], row["env"]) for row in first.rows] == [
@@ -153,7 +190,7 @@ def test_results_are_tabulated_from_the_run_directories(suite, tmp_path) -> None
     csv_lines = (tmp_path / "a" / "results.csv").read_text().splitlines()
     assert csv_lines[0] == (
         "agent,env,steps,solved_at,runs,final_return_mean,final_return_std,solved_runs,"
-        "steps_to_solve_mean,train_seconds_mean,train_fps_mean"
+        "steps_to_solve_mean,train_seconds_mean,train_fps_mean,planned_runs"
     )
     assert len(csv_lines) == 5
     assert (tmp_path / "a" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -190,7 +227,7 @@ def test_bench_needs_agents(suite, tmp_path) -> None:
 
 
 def test_an_empty_plan_leaves_a_local_backend_idle() -> None:
-    LocalBackend(1).run([], say=lambda _: pytest.fail("nothing ran"))
+    LocalBackend(1).run([], lambda _: pytest.fail("nothing ran"), lambda _: pytest.fail("no run"))
 
 
 def test_some_agents_get_other_seed_counts(suite, tmp_path) -> None:
