@@ -33,8 +33,11 @@ def run_memrl(
     )
 
 
-def start_memrl(*args: str | Path, cwd: Path | None = None) -> subprocess.Popen:
-    """Start ``python -m memrl args`` without waiting, its output piped as text."""
+def start_memrl(
+    *args: str | Path, cwd: Path | None = None, new_session: bool = False
+) -> subprocess.Popen:
+    """Start ``python -m memrl args`` without waiting, its output piped as text; with
+    ``new_session`` in a process group of its own (its pid), for signals to the group."""
     return subprocess.Popen(
         [*MODULE, *map(str, args)],
         stdout=subprocess.PIPE,
@@ -42,4 +45,5 @@ def start_memrl(*args: str | Path, cwd: Path | None = None) -> subprocess.Popen:
         text=True,
         cwd=cwd,
         env=_environment(),
+        start_new_session=new_session,
     )

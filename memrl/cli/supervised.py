@@ -71,7 +71,7 @@ def add_parser(commands) -> None:
         "papers' supervised setting, no RL): bit tasks by binary cross-entropy, StoryQA by "
         "cross-entropy over the vocabulary. Then report the bit error (or answer accuracy) at "
         "each test length. Writes OUT_DIR/config.json, checkpoint.pt, model.pt, results.csv "
-        "and error_vs_length.png. Ctrl-C saves a checkpoint; --resume continues it.",
+        "and error_vs_length.png. Ctrl-C (or SIGTERM) saves a checkpoint; --resume continues it.",
     )
     parser.set_defaults(command="supervised", handler=run)
     parser.add_argument(

@@ -26,7 +26,7 @@ def add_parser(commands) -> None:
         description="Train an agent preset on an environment into a run directory: config.yaml, "
         "TensorBoard logs (tb/), checkpoint.zip, curve.csv, model.zip and eval.json. Without "
         "arguments: the memnet agent on memrl/TMaze-v0, solved in a few minutes on a laptop CPU. "
-        "Ctrl-C saves a checkpoint; --resume continues it.",
+        "Ctrl-C (or SIGTERM) saves a checkpoint; --resume continues it.",
     )
     add_train_arguments(train)
 

@@ -25,6 +25,7 @@ from memrl.run.files import CONFIG_FILE
 from memrl.run.plan import PlannedRun, pending_runs, plan_runs
 from memrl.run.report import bench_rows, write_results
 from memrl.run.train import train
+from memrl.signals import raise_interrupt, stop_signals
 
 if TYPE_CHECKING:
     from stable_baselines3.common.callbacks import BaseCallback
@@ -104,9 +105,11 @@ class LocalBackend:
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
             futures = {pool.submit(train_planned, run): run for run in runs}
             try:
-                for number, future in enumerate(as_completed(futures), 1):
-                    future.result()
-                    done(number, futures[future])
+                with stop_signals(raise_interrupt):
+                    for number, future in enumerate(as_completed(futures), 1):
+                        if not future.result()[1]:  # the worker was stopped and saved
+                            raise KeyboardInterrupt
+                        done(number, futures[future])
             except KeyboardInterrupt:
                 for future in futures:
                     future.cancel()

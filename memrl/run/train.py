@@ -3,17 +3,13 @@ resolve the run from an agent preset, an env id and ``--set`` overrides."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +42,7 @@ from memrl.run.files import (
 )
 from memrl.run.models import RESUMABLE_KEYS, load_model, make_env, make_model
 from memrl.sb3.callbacks import NonFiniteError, NonFiniteGuard
+from memrl.signals import StopRequest, stop_signals
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -157,35 +154,6 @@ def checkpoint(model: BaseAlgorithm, run_dir: Path, train_seconds: float) -> Non
     in the checkpoint itself."""
     save_model(model, run_dir / CHECKPOINT_FILE)
     write_progress(run_dir, model.num_timesteps, train_seconds)
-
-
-# --- Ctrl-C ---------------------------------------------------------------------------------
-
-
-class StopRequest:
-    """Set by SIGINT (Ctrl-C): training stops at the next step and saves a checkpoint."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-
-@contextlib.contextmanager
-def _catch_sigint(stop: StopRequest) -> Iterator[None]:
-    """The first Ctrl-C asks training to stop cleanly; a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.requested = True
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 # --- training -------------------------------------------------------------------------------
@@ -349,7 +317,7 @@ def train(
         log: where messages go (``None``: nowhere).
 
     Returns:
-        A :class:`TrainResult`. On Ctrl-C (SIGINT) training stops at the next step, a
+        A :class:`TrainResult`. On Ctrl-C (SIGINT) or SIGTERM training stops at the next step, a
         checkpoint is saved and ``interrupted`` is true; no final model or evaluation then.
 
     Raises:
@@ -398,7 +366,7 @@ def train(
         memrl_callbacks.append(GumbelTemperatureCallback(g.tau0, g.floor, g.half_life))
     try:
         if done < config.steps:
-            with _catch_sigint(stop):
+            with stop_signals(stop.request):
                 model.learn(
                     config.steps - done,
                     callback=CallbackList([*memrl_callbacks, *callbacks]),

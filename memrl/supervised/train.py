@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from memrl.atomic import atomic_path, atomic_write
 from memrl.checks import CheckError, ModelFileError, check_int, check_number
+from memrl.signals import StopRequest, stop_signals
 from memrl.supervised.data import TaskData, resolve_task
 from memrl.supervised.model import SequenceModel, batch_errors, batch_loss, build_model
 from memrl.supervised.report import LengthResult, write_plot, write_results
@@ -325,34 +326,38 @@ def train_supervised(
     low, high = config.train_lengths
     with_aux_loss = config.meta_loss_coef != 0.0
     model.train()
+    stop = StopRequest()
     try:
-        while iteration < config.iterations:
-            length = int(
-                np.random.default_rng(_seed(config.seed, 2, iteration)).integers(low, high + 1)
-            )
-            batch = data.batch(
-                length, config.batch_size, _seed(config.seed, _TRAIN_STREAM, iteration)
-            )
-            batch = batch.to(device)
-            logits, aux_loss = model.unroll(batch.x, with_loss=with_aux_loss)
-            loss = batch_loss(data.kind, logits, batch)
-            if aux_loss is not None:
-                loss = loss + config.meta_loss_coef * aux_loss.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            losses = [*losses[-99:], loss.detach()]
-            iteration += 1
-            if bar is not None:
-                bar.update(1)
-                if iteration % 50 == 0:
-                    bar.set_postfix_str(
-                        f"loss {float(torch.stack(losses).mean()):.4f}", refresh=False
-                    )
-            if iteration % config.checkpoint_every == 0:
-                seconds = prior_seconds + time.perf_counter() - began
-                _save_checkpoint(checkpoint_path, model, optimizer, iteration, seconds)
+        with stop_signals(stop.request):
+            while iteration < config.iterations and not stop.requested:
+                length = int(
+                    np.random.default_rng(_seed(config.seed, 2, iteration)).integers(low, high + 1)
+                )
+                batch = data.batch(
+                    length, config.batch_size, _seed(config.seed, _TRAIN_STREAM, iteration)
+                )
+                batch = batch.to(device)
+                logits, aux_loss = model.unroll(batch.x, with_loss=with_aux_loss)
+                loss = batch_loss(data.kind, logits, batch)
+                if aux_loss is not None:
+                    loss = loss + config.meta_loss_coef * aux_loss.mean()
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                losses = [*losses[-99:], loss.detach()]
+                iteration += 1
+                if bar is not None:
+                    bar.update(1)
+                    if iteration % 50 == 0:
+                        bar.set_postfix_str(
+                            f"loss {float(torch.stack(losses).mean()):.4f}", refresh=False
+                        )
+                if iteration % config.checkpoint_every == 0:
+                    seconds = prior_seconds + time.perf_counter() - began
+                    _save_checkpoint(checkpoint_path, model, optimizer, iteration, seconds)
+        if stop.requested:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         seconds = prior_seconds + time.perf_counter() - began
         _save_checkpoint(checkpoint_path, model, optimizer, iteration, seconds)

@@ -137,7 +137,9 @@ def test_bad_settings_are_clear_errors(capsys):
     assert "agent.memory_kwargs.slots" in error and "accepted: memory_slots" in error
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+# SIGTERM: what `kill` and cluster schedulers send before they kill a job.
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_saves_a_checkpoint_and_resume_continues(tmp_path, stop_signal):
     path = tmp_path / "r"
     process = start_memrl("train", *TINY, "--steps", "10000000", "--run-dir", path)
     deadline = time.monotonic() + 60
@@ -145,7 +147,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     while not (path / "curve.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop_signal)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted at step" in stdout and "--resume" in stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import time
@@ -143,3 +144,31 @@ def test_bench_killed_mid_grid_picks_up_and_completes(tmp_path):
         assert steps == sorted(set(steps)), f"{run_dir}: duplicate or unordered steps {steps}"
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 2 and all(row["runs"] == "2" for row in rows)
+
+
+def test_bench_stopped_by_sigterm_saves_its_running_runs(tmp_path):
+    """SIGTERM to the bench's process group (a scheduler's notice; Ctrl-C reaches the group
+    the same way) with two worker processes: each running run stops at its next step with a
+    checkpoint and no evaluation, and the bench exits 130 saying how to pick up (picking up
+    is the SIGKILL test's)."""
+    suite = tmp_path / "long.yaml"
+    entry = {"id": "memrl/TMaze-v0", "kwargs": {"corridor_length": 2}, "solved_at": 0.9}
+    entry |= {"steps": 10_000_000, "eval_episodes": 2}
+    suite.write_text(yaml.safe_dump({"name": "long", "envs": [entry]}))
+    out = tmp_path / "results"
+    args = ["bench", str(suite), "--agents", "lstm", "--seeds", "2", "--out", str(out)]
+    args += ["--jobs", "2", "--set", "n_envs=2", "n_steps=32", "seq_len=16", "batch_size=32"]
+    args += ["memory_kwargs.hidden_size=8", "curve_episodes=2"]
+    process = start(*args, cwd=tmp_path, new_session=True)
+    run_dirs = [out / "runs" / "lstm" / "0-TMaze-v0_corridor_length=2" / f"seed{s}" for s in (0, 1)]
+    wait_for(lambda: all((d / "curve.csv").exists() for d in run_dirs), timeout=180)
+    time.sleep(1.0)  # both workers into training
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: run the same command again" in stderr and "Traceback" not in stderr
+    for run_dir in run_dirs:
+        saved = MemoryPPO.load(run_dir / "checkpoint.zip", device="cpu").num_timesteps
+        assert 0 < saved == progress_steps(run_dir) < 10_000_000
+        assert not (run_dir / "eval.json").exists()
+        assert_every_file_loads(run_dir)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 import torch
+from memrl_command import run_memrl, start_memrl
 
 from memrl.checks import CheckError, ModelFileError
 from memrl.cli import main
@@ -221,3 +224,27 @@ def test_cli_bad_arguments_name_the_argument(tmp_path, capsys, argv, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / CONFIG_FILE).exists()
+
+
+def test_sigterm_saves_a_checkpoint_that_resume_continues(tmp_path):
+    """SIGTERM (kill, a cluster scheduler's notice) stops after the current batch with a
+    checkpoint, as Ctrl-C does; without it the run would lose every batch since the last
+    periodic checkpoint (here: never, checkpoint_every is 10**6)."""
+    args = ["supervised", "Copy", "--core", "lstm", "--set", "hidden_size=8", "env.bits=3"]
+    args += ["--train-lengths", "2-4", "--test-lengths", "4", "--batch-size", "2"]
+    args += ["--test-episodes", "4", "--checkpoint-every", "1000000", "--no-progress"]
+    args += ["--out-dir", str(tmp_path)]
+    process = start_memrl(*args, "--iterations", "100000000")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / CONFIG_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # into the training loop
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"]
+    assert saved > 0 and not (tmp_path / MODEL_FILE).exists()
+    resumed = run_memrl(*args, "--iterations", str(saved + 2), "--resume", timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["iteration"] == saved + 2
