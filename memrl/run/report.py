@@ -94,6 +94,11 @@ def _nan_mean(values: list[float]) -> float:
     return float(np.mean(known)) if known else math.nan
 
 
+def _mean_std(mean: float, std: float) -> str:
+    """``0.50 ± 0.10``, or ``–`` before any run finished."""
+    return "–" if math.isnan(mean) else f"{_fmt(mean)} ± {_fmt(std)}"
+
+
 def _unfinished(row: dict[str, Any]) -> str:
     """`` of 3 planned`` when fewer of a row's runs finished than were planned."""
     return "" if row["runs"] == row["planned_runs"] else f" of {row['planned_runs']} planned"
@@ -136,7 +141,7 @@ def _markdown(
         seconds = row["train_seconds_mean"]
         lines.append(
             f"| {row['agent']} | {row['env']} | {row['steps']:,} | "
-            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])} | "
+            f"{_mean_std(row['final_return_mean'], row['final_return_std'])} | "
             f"{row['solved_runs']}/{row['runs']}{_unfinished(row)} (>= {row['solved_at']:g}) | "
             f"{_fmt(row['steps_to_solve_mean'], 0)} | "
             f"{'–' if math.isnan(seconds) else format_duration(seconds)} | "
