@@ -45,6 +45,7 @@ EXPECTED_SUITES = {
     "minigrid-memory",
     "popgym-easy",
     "memory-hard",
+    "goal-search-5x5",
 }
 
 GOOD_AGENT = {
