@@ -211,7 +211,9 @@ def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -
             axis.legend(fontsize=8)
     for index in range(count, rows * columns):
         axes[index // columns][index % columns].axis("off")
-    figure.suptitle(f"{suite.name}\nmean over seeds (band: min-max); dashed: solved_at", fontsize=10)
+    figure.suptitle(
+        f"{suite.name}\nmean over seeds (band: min-max); dashed: solved_at", fontsize=10
+    )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
