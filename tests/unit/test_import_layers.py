@@ -13,10 +13,11 @@ import memrl
 PACKAGE_DIR = Path(memrl.__file__).parent
 
 # What each layer may import of memrl besides itself (docs/design.md).
-LEAVES = {"memrl.checks", "memrl.atomic"}
+LEAVES = {"memrl.checks", "memrl.atomic", "memrl.signals"}
 ALLOWED = {
     "memrl.checks": set(),
     "memrl.atomic": set(),
+    "memrl.signals": set(),
     "memrl.memory": LEAVES,
     "memrl.envs": LEAVES,
     "memrl.sb3": LEAVES | {"memrl.memory"},
