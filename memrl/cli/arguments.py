@@ -48,9 +48,9 @@ def seed_counts(text: str) -> tuple[int, dict[str, int]]:
     named agents; returns ``(N, {AGENT: M})``."""
     first, *rest = [part.strip() for part in text.split(",")]
     expected = "N or N,AGENT=M,... (positive integers)"
-    default = positive_int(first) if "=" not in first else None
-    if default is None:
+    if "=" in first:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    default = positive_int(first)
     per_agent = {}
     for part in rest:
         agent, equals, count = part.partition("=")

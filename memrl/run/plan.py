@@ -93,13 +93,14 @@ def _seed_counts(
     agents: Sequence[AgentConfig], seeds: int, agent_seeds: Mapping[str, int]
 ) -> dict[str, int]:
     """The number of seeds of each agent: ``agent_seeds`` where given, else ``seeds``."""
+    default = check_int("seeds", seeds, minimum=1)
     names = [agent.name for agent in agents]
     unknown = sorted(set(agent_seeds) - set(names))
     if unknown:
         raise CheckError(
             "an agent given seeds", f"one of the agents ({', '.join(names)})", ", ".join(unknown)
         )
-    counts = {name: check_int("seeds", seeds, minimum=1) for name in names}
+    counts = dict.fromkeys(names, default)
     for name, count in agent_seeds.items():
         counts[name] = check_int(f"seeds of {name}", count, minimum=1)
     return counts
