@@ -181,11 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"soak: {core} done ({rows[-1]['steps']:,} steps)", flush=True)
     # soak.csv and the summary cover every core soaked into --out, this call's and earlier
     # ones' (a soak of some cores leaves the others' rows in place).
+    soaked_now = {row["core"] for row in rows}
     cores += [c for c in CORES if c not in cores and (args.out / f"{c}.csv").is_file()]
     rows += [
         row
         for core in cores
-        if core not in {r["core"] for r in rows} and (args.out / f"{core}.csv").is_file()
+        if core not in soaked_now and (args.out / f"{core}.csv").is_file()
         for row in read_csv(args.out / f"{core}.csv")
     ]
     rows.sort(key=lambda r: (cores.index(r["core"]), r["steps"]))
