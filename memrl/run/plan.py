@@ -53,7 +53,10 @@ def plan_runs(
     overrides: Sequence[str] = (),
     agent_seeds: Mapping[str, int] | None = None,
 ) -> list[PlannedRun]:
-    """Every run of a benchmark, agent by agent, env by env, seed by seed.
+    """Every run of a benchmark: seed 0 of every agent on every env first, then seed 1, ...
+
+    Seed-major, so that an interrupted benchmark already has a row for every agent and env;
+    within a seed, agent by agent in the given order, env by env.
 
     An agent gets seeds ``0 .. n-1``, with ``n = agent_seeds[name]`` if its preset name is
     there, else ``seeds``. A run gets the suite entry's env (with any ``env.`` overrides) and
@@ -86,7 +89,7 @@ def plan_runs(
                 planned.append(
                     PlannedRun(agent_config.name, index, seed, config, run_dir / f"seed{seed}")
                 )
-    return planned
+    return sorted(planned, key=lambda run: run.seed)  # stable: agent and env order kept
 
 
 def _seed_counts(

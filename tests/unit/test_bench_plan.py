@@ -104,15 +104,16 @@ def test_the_stub_is_a_backend() -> None:
     assert LocalBackend(2).description == "2 at a time"
 
 
-def test_plan_runs_one_per_agent_env_and_seed(suite, tmp_path) -> None:
+def test_plan_runs_one_per_agent_env_and_seed_first_seeds_first(suite, tmp_path) -> None:
     overrides = ["n_envs=2", "env.eval_episodes=8"]
     planned = plan_runs(suite, AGENTS, 2, tmp_path, steps_scale=0.5, overrides=overrides)
     assert [(r.agent, r.env_index, r.seed) for r in planned] == [
-        (agent, index, seed) for agent in AGENTS for index in (0, 1) for seed in (0, 1)
+        (agent, index, seed) for seed in (0, 1) for agent in AGENTS for index in (0, 1)
     ]
-    first, copy = planned[0], planned[2]
+    first, copy = planned[0], planned[1]
     assert first.run_dir == tmp_path / "runs" / "mlp" / "0-TMaze-v0_corridor_length=2" / "seed0"
-    assert planned[1].run_dir.name == "seed1" and planned[1].config.seed == 1
+    second_seed = planned[len(AGENTS) * 2]
+    assert second_seed.run_dir.name == "seed1" and second_seed.config.seed == 1
     assert first.config.steps == 200 and copy.config.steps == 500
     assert (first.config.checkpoint_every, first.config.eval_every) == (50, 20)
     # The suite's env, with the env. override on top; curves use at most 20 episodes.
@@ -151,12 +152,20 @@ def test_the_tables_follow_each_finished_run(suite, tmp_path) -> None:
         bench(suite, AGENTS, seeds=2, out=tmp_path, log=None, backend=InterruptedBackend(3))
     markdown = (tmp_path / "results.md").read_text()
     assert "**3 of 8 planned runs finished**" in markdown
-    assert "| mlp | TMaze-v0 corridor_length=2 | 400 | 0.38 ± 0.12 | 0/2 (>= 0.9) |" in markdown
+    # Seed 0 first: mlp on both envs, then lstm on the first.
+    assert (
+        "| mlp | TMaze-v0 corridor_length=2 | 400 | 0.25 ± 0.00 | 0/1 of 2 planned (>= 0.9) |"
+        in markdown
+    )
     assert "| mlp | Copy-v0 | 1,000 | 0.25 ± 0.00 | 0/1 of 2 planned (>= 0.95) |" in markdown
+    assert (
+        "| lstm | TMaze-v0 corridor_length=2 | 400 | 1.00 ± 0.00 | 1/1 of 2 planned (>= 0.9) |"
+        in markdown
+    )
     assert "| lstm | Copy-v0 | 1,000 | – | 0/0 of 2 planned (>= 0.95) |" in markdown
     rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
     assert [(row.split(",")[4], row.split(",")[-1]) for row in rows] == [
-        ("2", "2"), ("1", "2"), ("0", "2"), ("0", "2")
+        ("1", "2"), ("1", "2"), ("1", "2"), ("0", "2")
     ]  # fmt: skip
     # Run again to the end: the note goes.
     assert (
