@@ -104,6 +104,11 @@ def _unfinished(row: dict[str, Any]) -> str:
     return "" if row["runs"] == row["planned_runs"] else f" of {row['planned_runs']} planned"
 
 
+def _steps(value: float) -> str:
+    """``200,704`` (as the budget column), or ``–`` when no run got there."""
+    return "–" if math.isnan(value) else f"{round(value):,}"
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return "–" if math.isnan(value) else f"{value:.{digits}f}"
@@ -143,7 +148,7 @@ def _markdown(
             f"| {row['agent']} | {row['env']} | {row['steps']:,} | "
             f"{_mean_std(row['final_return_mean'], row['final_return_std'])} | "
             f"{row['solved_runs']}/{row['runs']}{_unfinished(row)} (>= {row['solved_at']:g}) | "
-            f"{_fmt(row['steps_to_solve_mean'], 0)} | "
+            f"{_steps(row['steps_to_solve_mean'])} | "
             f"{'–' if math.isnan(seconds) else format_duration(seconds)} | "
             f"{_fmt(row['train_fps_mean'], 0)} |"
         )

@@ -209,6 +209,13 @@ def test_results_are_tabulated_from_the_run_directories(suite, tmp_path) -> None
     assert (tmp_path / "b" / "results.csv").read_text() == "\n".join(csv_lines) + "\n"
 
 
+def test_step_counts_are_written_with_thousands_separators(suite, tmp_path) -> None:
+    result = bench(suite, ["lstm"], out=tmp_path, log=None, backend=StubBackend(), steps_scale=10)
+    assert "| lstm | TMaze-v0 corridor_length=2 | 4,000 | 1.00 ± 0.00 | 1/1 (>= 0.9) | 2,000 |" in (
+        result.markdown
+    )
+
+
 def test_a_run_directory_of_another_configuration_is_refused(suite, tmp_path) -> None:
     planned = plan_runs(suite, AGENTS, 1, tmp_path)
     planned[0].run_dir.mkdir(parents=True)
