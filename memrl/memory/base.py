@@ -16,7 +16,7 @@ Shape legend used in this package:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -142,6 +142,32 @@ def steps_with_starts(episode_starts: Tensor | None, steps: int) -> list[bool]:
     if steps == 1:
         return [True]
     return episode_starts.detach().any(dim=1).tolist()
+
+
+def unroll_steps(
+    step: Callable[[Tensor, State], tuple[Tensor, State]],
+    inputs: Sequence[Tensor],
+    state: State,
+    episode_starts: Tensor | None,
+    reset: Callable[[Tensor, State], State],
+) -> tuple[Tensor, State]:
+    """Run ``step(input_t, state) -> (y_t, state)`` over the T per-step ``inputs``.
+
+    Before a step where an episode starts (``episode_starts [T, B]``), ``reset(mask [B],
+    state)`` gives the state to step from; it is not called at the other steps (see
+    :func:`steps_with_starts`).
+
+    Returns:
+        ``(y [T, B, O], the state after the last step)``.
+    """
+    resets = steps_with_starts(episode_starts, len(inputs))
+    outputs = []
+    for t, step_input in enumerate(inputs):
+        if resets[t]:
+            state = reset(episode_starts[t], state)
+        y, state = step(step_input, state)
+        outputs.append(y)
+    return torch.stack(outputs), state
 
 
 def module_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -284,20 +310,25 @@ class MemoryCore(nn.Module, abc.ABC):
         if not _overrides(cls, "step") and not with_loss:
             y, state = self(x, state, episode_starts)
             return y, state, None
-        resets = steps_with_starts(episode_starts, x.shape[0])
-        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
         step = self.compiled("step")
-        outputs, losses = [], []
-        # unbind, not x[t]: each x[t]'s backward would fill a zero tensor as large as x.
-        for t, x_t in enumerate(x.unbind(0)):
-            if resets[t]:
-                state = reset_where(episode_starts[t], state, initial)
+        losses = []
+
+        def step_keeping_loss(x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
             y, state = step(x_t, state)
-            outputs.append(y)
             if with_loss:
                 losses.append(self.step_loss(state))
+            return y, state
+
+        y, state = unroll_steps(
+            step_keeping_loss,
+            # unbind, not x[t]: each x[t]'s backward would fill a zero tensor as large as x.
+            x.unbind(0),
+            state,
+            episode_starts,
+            lambda mask, state: reset_where(mask, state, self.initial_state(x.shape[1], x.device)),
+        )
         loss = torch.stack(losses) if with_loss and losses and losses[0] is not None else None
-        return torch.stack(outputs), state, loss
+        return y, state, loss
 
     def check_sequence(self, x: Tensor, episode_starts: Tensor | None) -> None:
         """Raise a ``ValueError`` naming the problem when the inputs break the contract."""

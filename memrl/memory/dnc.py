@@ -60,7 +60,7 @@ from memrl.memory.base import (
     Recall,
     module_device_dtype,
     reset_where,
-    steps_with_starts,
+    unroll_steps,
 )
 from memrl.memory.dnc_kernels import apply, content_weights, temporal_linkage
 from memrl.memory.registry import register_core
@@ -300,17 +300,15 @@ class DNC(MemoryCore):
         """
         self.check_sequence(x, episode_starts)
         recurrent_weight = self._recurrent_weight()
-        input_gates = self._input_gates(x).unbind(0)
-        resets = steps_with_starts(episode_starts, x.shape[0])
-        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
         step = self.compiled("_step")
-        outputs = []
-        for t, gates in enumerate(input_gates):
-            if resets[t]:
-                state = reset_where(episode_starts[t], state, initial)
-            y, state = step(gates, recurrent_weight, state)
-            outputs.append(y)
-        return torch.stack(outputs), state, None
+        y, state = unroll_steps(
+            lambda gates, state: step(gates, recurrent_weight, state),
+            self._input_gates(x).unbind(0),
+            state,
+            episode_starts,
+            lambda mask, state: reset_where(mask, state, self.initial_state(x.shape[1], x.device)),
+        )
+        return y, state, None
 
     def _step(
         self, input_gates: Tensor, recurrent_weight: Tensor, state: DNCState

@@ -76,7 +76,7 @@ from memrl.memory.base import (
     MemoryCore,
     Recall,
     module_device_dtype,
-    steps_with_starts,
+    unroll_steps,
 )
 from memrl.memory.mnm_kernels import MemorySpec, memory_step
 from memrl.memory.registry import register_core
@@ -427,18 +427,24 @@ class MNM(MemoryCore):
         controller's weight slices, the feedback parameters. Resets touch only the fields a
         step reads. Returns the meta loss ``[T, B]`` when ``with_loss``."""
         self.check_sequence(x, episode_starts)
-        resets = steps_with_starts(episode_starts, x.shape[0])
         invariants = self._loop_invariants()
         step = self.compiled("_step")
-        outputs, losses = [], []
-        # unbind, not [t]: one backward node for all steps' slices
-        for t, gates in enumerate(lstm_kernels.input_gates(self.controller, x).unbind(0)):
-            if resets[t]:
-                state = _reset_recurrent(episode_starts[t], state, self.initial_fast_weights)
+        losses = []
+
+        def step_keeping_loss(gates: Tensor, state: MNMState) -> tuple[Tensor, MNMState]:
             y, state = step(gates, *invariants, state)
-            outputs.append(y)
             losses.append(state.meta_loss)
-        return torch.stack(outputs), state, torch.stack(losses) if with_loss else None
+            return y, state
+
+        y, state = unroll_steps(
+            step_keeping_loss,
+            # unbind, not [t]: one backward node for all steps' slices
+            lstm_kernels.input_gates(self.controller, x).unbind(0),
+            state,
+            episode_starts,
+            lambda mask, state: _reset_recurrent(mask, state, self.initial_fast_weights),
+        )
+        return y, state, torch.stack(losses) if with_loss else None
 
     def _loop_invariants(self) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
         """The controller's weights on the reads ``[4 C, R V]`` and on h ``[4 C, C]``, and the

@@ -47,7 +47,7 @@ from memrl.memory.base import (
     Recall,
     module_device_dtype,
     reset_where,
-    steps_with_starts,
+    unroll_steps,
 )
 from memrl.memory.dnc_kernels import content_weights
 from memrl.memory.ntm_kernels import circular_shift, erase_and_add
@@ -258,18 +258,16 @@ class NTM(MemoryCore):
         auxiliary loss)."""
         self.check_sequence(x, episode_starts)
         recurrent_weight = self._recurrent_weight()
-        # unbind, not [t]: one backward node for all steps' slices.
-        input_parts = self._input_part(x).unbind(0)
-        resets = steps_with_starts(episode_starts, x.shape[0])
-        initial = self.initial_state(x.shape[1], x.device) if any(resets) else None
         step = self.compiled("_step")
-        outputs = []
-        for t, input_part in enumerate(input_parts):
-            if resets[t]:
-                state = reset_where(episode_starts[t], state, initial)
-            y, state = step(input_part, recurrent_weight, state)
-            outputs.append(y)
-        return torch.stack(outputs), state, None
+        y, state = unroll_steps(
+            lambda input_part, state: step(input_part, recurrent_weight, state),
+            # unbind, not [t]: one backward node for all steps' slices.
+            self._input_part(x).unbind(0),
+            state,
+            episode_starts,
+            lambda mask, state: reset_where(mask, state, self.initial_state(x.shape[1], x.device)),
+        )
+        return y, state, None
 
     def _input_part(self, x: Tensor) -> Tensor:
         """The controller's pre-activations from ``x [..., F]`` alone, biases included:
