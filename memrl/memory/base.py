@@ -16,6 +16,7 @@ Shape legend used in this package:
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -325,10 +326,18 @@ class MemoryCore(nn.Module, abc.ABC):
             x.unbind(0),
             state,
             episode_starts,
-            lambda mask, state: reset_where(mask, state, self.initial_state(x.shape[1], x.device)),
+            self.initial_reset(x.shape[1], x.device),
         )
         loss = torch.stack(losses) if with_loss and losses and losses[0] is not None else None
         return y, state, loss
+
+    def initial_reset(
+        self, batch_size: int, device: torch.device | str | None
+    ) -> Callable[[Tensor, Any], Any]:
+        """The ``reset`` of :func:`unroll_steps` for this core: the initial state where
+        ``mask [B]`` is set, built at the first reset of the sequence (most have none)."""
+        initial = functools.cache(lambda: self.initial_state(batch_size, device))
+        return lambda mask, state: reset_where(mask, state, initial())
 
     def check_sequence(self, x: Tensor, episode_starts: Tensor | None) -> None:
         """Raise a ``ValueError`` naming the problem when the inputs break the contract."""

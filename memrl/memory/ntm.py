@@ -46,7 +46,6 @@ from memrl.memory.base import (
     MemoryCore,
     Recall,
     module_device_dtype,
-    reset_where,
     unroll_steps,
 )
 from memrl.memory.dnc_kernels import content_weights
@@ -265,7 +264,7 @@ class NTM(MemoryCore):
             self._input_part(x).unbind(0),
             state,
             episode_starts,
-            lambda mask, state: reset_where(mask, state, self.initial_state(x.shape[1], x.device)),
+            self.initial_reset(x.shape[1], x.device),
         )
         return y, state, None
 
