@@ -46,6 +46,7 @@ EXPECTED_SUITES = {
     "popgym-easy",
     "memory-hard",
     "goal-search-5x5",
+    "goal-search-9x9",
 }
 
 GOOD_AGENT = {
