@@ -31,6 +31,7 @@ EXPECTED_PRESETS = {
     "ntm",
     "dnc",
     "mnm-g",
+    "mnm-g-fast",
     "mnm-p",
     "memnet",
     "memnet-long",
