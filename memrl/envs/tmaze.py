@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -10,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image, ImageDraw
 
-from memrl.checks import check_int
+from memrl.checks import check_int, check_number
 
 # Actions (absolute moves; "north" is up on the frame).
 NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3
@@ -81,7 +80,8 @@ class TMaze(gym.Env):
     +1 for entering the cued arm, -1 for entering the other arm, -1 on the step at which time
     runs out, and `-bump_penalty` (default 0.1) for a move that leaves the agent in place
     (into a wall: north or south in the corridor, west at the start, east at the junction),
-    0 otherwise. The best return is +1; bumps make it lower.
+    `-backtrack_penalty` (default 0) for a step west, 0 otherwise. The best return is +1;
+    bumps and steps back make it lower.
 
     Why time-outs pay -1: it is what makes the task impossible without memory. A memoryless
     policy acts at the junction the same way for both cues, so whenever it enters an arm it
@@ -98,6 +98,16 @@ class TMaze(gym.Env):
     in about 3% of episodes, and PPO (with or without memory) never learns to walk the
     corridor; with it, agents learn to walk east within a few thousand episodes and the task
     becomes a test of memory rather than of exploration.
+
+    Why steps back may cost: in a long corridor the bump rule is not enough. A policy that has
+    learnt not to bump walks east and west at random, and such a walk almost never gets 100
+    cells east within the time limit (5 standard deviations of a walk of the 408 steps
+    allowed at corridor 100). PPO agents with and without memory then reach the junction only
+    now and then, and lose the walk again (envs/memory-hard.yaml). With
+    `backtrack_penalty > 0` every move but east costs in the corridor, the penalties alone
+    teach the walk east, and the corridor measures how long the cue is remembered: the
+    passive T-maze of Ni et al. (2023), "When do Transformers shine in RL? Decoupling memory
+    from credit assignment".
 
     ## Termination and Truncation
 
@@ -120,6 +130,7 @@ class TMaze(gym.Env):
     - `max_steps` (int or None): steps before the time-out, at least `corridor_length + 2`;
       None means `4 * (corridor_length + 2)`.
     - `bump_penalty` (float >= 0, default 0.1): cost of a move that leaves the agent in place.
+    - `backtrack_penalty` (float >= 0, default 0): cost of a step west.
     - `render_mode` (None or `"rgb_array"`): `render()` returns an `[H, W, 3]` uint8 frame
       showing the corridor, the agent (orange ring), the cue (coloured start cell with an
       arrow) and the arms (the cued arm tinted in the cue's colour).
@@ -132,13 +143,11 @@ class TMaze(gym.Env):
         corridor_length: int = 10,
         max_steps: int | None = None,
         bump_penalty: float = 0.1,
+        backtrack_penalty: float = 0.0,
         render_mode: str | None = None,
     ) -> None:
-        if not (isinstance(bump_penalty, int | float) and math.isfinite(bump_penalty)) or (
-            bump_penalty < 0
-        ):
-            raise ValueError(f"bump_penalty must be a finite float >= 0, got {bump_penalty!r}")
-        self.bump_penalty = float(bump_penalty)
+        self.bump_penalty = check_number("bump_penalty", bump_penalty, minimum=0.0)
+        self.backtrack_penalty = check_number("backtrack_penalty", backtrack_penalty, minimum=0.0)
         if isinstance(corridor_length, bool) or not isinstance(corridor_length, int | np.integer):
             raise ValueError(f"corridor_length must be an int >= 1, got {corridor_length!r}")
         if corridor_length < 1:
@@ -207,6 +216,7 @@ class TMaze(gym.Env):
             self.agent_x += 1
         elif action == WEST and self.agent_x > 0:
             self.agent_x -= 1
+            reward = -self.backtrack_penalty
         else:
             reward = -self.bump_penalty
         if not terminated and self.steps >= self.max_steps:

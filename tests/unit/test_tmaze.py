@@ -167,6 +167,26 @@ def test_bumping_into_a_wall_costs_the_bump_penalty() -> None:
     assert rewards == [-0.25, 0.0, -0.25, -0.25, 0.0, 0.0, -0.25]
 
 
+def test_a_step_west_costs_the_backtrack_penalty_and_a_bump_only_the_bump_penalty() -> None:
+    env = TMaze(corridor_length=3, bump_penalty=0.25, backtrack_penalty=0.5)
+    env.reset(seed=0)
+    actions = (WEST, EAST, EAST, WEST, NORTH, EAST, EAST, EAST)
+    rewards = [env.step(action)[1] for action in actions]
+    # west at the start is a bump; west in the corridor moves back; east moves on for free
+    assert rewards == [-0.25, 0.0, 0.0, -0.5, -0.25, 0.0, 0.0, 0.0]
+    assert env.agent_x == env.junction_x
+
+
+def test_with_a_backtrack_penalty_only_the_walk_straight_east_is_free() -> None:
+    env = TMaze(corridor_length=4, backtrack_penalty=0.1)
+    for action in (NORTH, SOUTH, WEST):
+        env.reset(seed=0)
+        env.step(EAST)
+        assert env.step(action)[1] == pytest.approx(-0.1), action
+    total, length, _, _, _ = run_episode(env, 0, oracle)
+    assert (total, length) == (1.0, 6)
+
+
 def test_reaching_an_arm_on_the_last_allowed_step_terminates_without_truncating() -> None:
     env = TMaze(corridor_length=10, max_steps=12)
     total, length, _, terminated, truncated = run_episode(env, 3, oracle)
@@ -248,7 +268,10 @@ def test_deterministic_for_a_seed() -> None:
         ({"corridor_length": True}, "corridor_length must be an int >= 1"),
         ({"corridor_length": 10, "max_steps": 11}, r"max_steps must be None or an int >= .* 12"),
         ({"max_steps": 50.0}, "max_steps must be None or an int"),
-        ({"bump_penalty": -0.1}, "bump_penalty must be a finite float >= 0"),
+        ({"bump_penalty": -0.1}, "bump_penalty must be a finite number >= 0"),
+        ({"bump_penalty": float("nan")}, "bump_penalty must be a finite number >= 0"),
+        ({"backtrack_penalty": -1}, "backtrack_penalty must be a finite number >= 0"),
+        ({"backtrack_penalty": "0.1"}, "backtrack_penalty must be a finite number >= 0"),
         ({"render_mode": "human"}, r"render_mode must be None or one of \['rgb_array'\]"),
     ],
 )
