@@ -53,6 +53,7 @@ _register()
 from memrl.envs.factory import env_kind, make, make_vec  # noqa: E402
 from memrl.envs.history import HistoryWindow  # noqa: E402
 from memrl.envs.wrappers import (  # noqa: E402
+    ActionSubset,
     FlattenObs,
     MiniGridObs,
     POPGymObs,
@@ -65,6 +66,7 @@ from memrl.envs.wrappers import (  # noqa: E402
 )
 
 __all__ = [
+    "ActionSubset",
     "FlattenObs",
     "HistoryWindow",
     "MiniGridObs",

@@ -1,18 +1,20 @@
-"""Generic observation wrappers for Stable-Baselines3 (SB3): any environment, any space.
+"""Generic wrappers for Stable-Baselines3 (SB3): any environment, any space.
 
 - :class:`FlattenObs`: any observation as one float32 vector.
 - :class:`PreviousAction`: the previous action appended to the (flattened) observation.
+- :class:`ActionSubset`: only some of a discrete action space's actions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["FlattenObs", "PreviousAction", "float32_box"]
+__all__ = ["ActionSubset", "FlattenObs", "PreviousAction", "float32_box"]
 
 
 def float32_box(space: spaces.Box) -> spaces.Box:
@@ -78,3 +80,50 @@ class PreviousAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         observation, reward, terminated, truncated, info = self.env.step(action)
         action_vector = spaces.flatten(self.env.action_space, action)
         return self._combine(observation, action_vector), reward, terminated, truncated, info
+
+
+class ActionSubset(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """Offer the agent only some actions of a ``Discrete`` action space.
+
+    For tasks whose extra actions do nothing useful and only make exploration harder, e.g.
+    MiniGrid's Memory rooms, where only left, right and forward matter (``actions=[0, 1, 2]``;
+    pickup, drop, toggle and done leave the agent in place).
+
+    Action space: ``Discrete(len(actions))``; the agent's action ``i`` is the inner action
+    ``actions[i]``.
+
+    Args:
+        env: an environment with a ``Discrete`` action space.
+        actions: the inner actions to keep, in the order the agent numbers them: distinct
+            ints of the inner space, at least one.
+
+    Raises:
+        ValueError: the action space is not ``Discrete``, or ``actions`` is empty, holds a
+            non-int, a repeat, or an action the inner space does not have.
+    """
+
+    def __init__(self, env: gym.Env, actions: Sequence[int]) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, actions=actions)
+        super().__init__(env)
+        inner = env.action_space
+        if not isinstance(inner, spaces.Discrete):
+            raise ValueError(f"action_subset needs a Discrete action space, got {inner}")
+        first, count = int(inner.start), int(inner.n)
+        valid = range(first, first + count)
+        if (
+            isinstance(actions, str | bytes)
+            or not isinstance(actions, Sequence)
+            or not actions
+            or any(isinstance(a, bool) or not isinstance(a, int | np.integer) for a in actions)
+            or len(set(actions)) != len(actions)
+            or any(a not in valid for a in actions)
+        ):
+            raise ValueError(
+                f"action_subset: actions must be distinct ints in {first}..{first + count - 1} "
+                f"(the inner Discrete({count}) space), at least one; got {actions!r}"
+            )
+        self._inner_actions = np.array([int(a) for a in actions], dtype=np.int64)
+        self.action_space = spaces.Discrete(len(actions))
+
+    def action(self, action: Any) -> int:
+        return int(self._inner_actions[int(action)])

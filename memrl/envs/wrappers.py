@@ -9,6 +9,7 @@ name                 factory                                     keyword argumen
                                                                  ``previous_action``,
                                                                  ``render_mode``
 ``flatten``          :class:`FlattenObs`                         (none)
+``action_subset``    :class:`ActionSubset`                       ``actions``
 ``previous_action``  :class:`PreviousAction`                     (none)
 ``history_window``   :class:`memrl.envs.history.HistoryWindow`   ``k``
 ``time_limit``       ``gymnasium.wrappers.TimeLimit``            ``max_episode_steps``
@@ -33,7 +34,7 @@ import gymnasium as gym
 from gymnasium.wrappers import TimeLimit
 
 from memrl.checks import check_int
-from memrl.envs.generic_wrappers import FlattenObs, PreviousAction
+from memrl.envs.generic_wrappers import ActionSubset, FlattenObs, PreviousAction
 from memrl.envs.history import HistoryWindow
 from memrl.envs.minigrid_wrappers import MiniGridObs
 from memrl.envs.popgym_wrappers import (
@@ -47,6 +48,7 @@ from memrl.envs.popgym_wrappers import (
 
 __all__ = [
     "POPGYM_PREFIX",
+    "ActionSubset",
     "FlattenObs",
     "HistoryWindow",
     "MiniGridObs",
@@ -76,6 +78,7 @@ _WRAPPERS: dict[str, Callable[..., gym.Env]] = {
     "minigrid": MiniGridObs,
     "popgym": popgym_wrapper,
     "flatten": FlattenObs,
+    "action_subset": ActionSubset,
     "previous_action": PreviousAction,
     "history_window": HistoryWindow,
     "time_limit": _time_limit,

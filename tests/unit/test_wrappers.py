@@ -15,6 +15,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from memrl.envs import (
+    ActionSubset,
     FlattenObs,
     HistoryWindow,
     MiniGridObs,
@@ -223,17 +224,66 @@ def test_draw_vector_frame_shape_and_colours():
     assert tuple(wrapped[2 + 2 * 6, 2 + 6 * 6]) == (24, 24, 24)  # past the end: background
 
 
+# -------------------------------------------------------------------------------- action subset
+
+
+def test_action_subset_maps_the_agents_actions_to_the_kept_inner_ones():
+    env = make(
+        "MiniGrid-MemoryS7-v0", view_size=3, wrappers=[{"name": "action_subset", "actions": [2, 0]}]
+    )
+    assert isinstance(env, ActionSubset) and env.action_space == spaces.Discrete(2)
+    env.reset(seed=0)
+    inner = env.unwrapped
+    (x, y), direction = inner.agent_pos, inner.agent_dir
+    assert direction == 0  # MiniGrid's Memory rooms start the agent facing east
+    env.step(0)  # inner 2: forward
+    assert (tuple(inner.agent_pos), inner.agent_dir) == ((x + 1, y), 0)
+    env.step(1)  # inner 0: turn left
+    assert (tuple(inner.agent_pos), inner.agent_dir) == ((x + 1, y), 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3: the 3-D Box "seems to be an image" (expected)
+        sb3_check_env(env)
+
+
+def test_action_subset_honours_a_discrete_space_that_does_not_start_at_zero():
+    env = ActionSubset(gym.make("CartPole-v1"), actions=[1])
+    assert env.action(0) == 1
+    env.unwrapped.action_space = spaces.Discrete(3, start=5)
+    assert ActionSubset(env.unwrapped, actions=[7, 5]).action(0) == 7
+
+
+@pytest.mark.parametrize("actions", [[], [0, 0], [2], [-1], [0.5], [True], "01", 1])
+def test_action_subset_rejects_bad_actions_naming_the_inner_space(actions):
+    with pytest.raises(
+        ValueError, match=r"actions must be distinct ints in 0\.\.1 .*Discrete\(2\)"
+    ):
+        ActionSubset(gym.make("CartPole-v1"), actions=actions)
+
+
+def test_action_subset_needs_a_discrete_action_space():
+    with pytest.raises(ValueError, match="needs a Discrete action space"):
+        ActionSubset(gym.make("Pendulum-v1"), actions=[0])
+
+
 # ------------------------------------------------------------------------------------- registry
 
 
 def test_wrapper_names():
     assert wrapper_names() == sorted(
-        ["minigrid", "popgym", "flatten", "previous_action", "history_window", "time_limit"]
+        [
+            "minigrid",
+            "popgym",
+            "flatten",
+            "action_subset",
+            "previous_action",
+            "history_window",
+            "time_limit",
+        ]
     )
 
 
 def test_unknown_wrapper_lists_names():
-    with pytest.raises(ValueError, match="known wrappers: flatten, history_window"):
+    with pytest.raises(ValueError, match="known wrappers: action_subset, flatten, history_window"):
         apply_wrapper(gym.make("CartPole-v1"), "histroy_window", k=3)
 
 
