@@ -122,8 +122,8 @@ class ActionSubset(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
                 f"action_subset: actions must be distinct ints in {first}..{first + count - 1} "
                 f"(the inner Discrete({count}) space), at least one; got {actions!r}"
             )
-        self._inner_actions = np.array([int(a) for a in actions], dtype=np.int64)
+        self._inner_actions = tuple(int(a) for a in actions)
         self.action_space = spaces.Discrete(len(actions))
 
     def action(self, action: Any) -> int:
-        return int(self._inner_actions[int(action)])
+        return self._inner_actions[int(action)]
