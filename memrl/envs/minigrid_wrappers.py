@@ -1,4 +1,5 @@
-"""MiniGrid observations for Stable-Baselines3 (SB3): :class:`MiniGridObs`."""
+"""MiniGrid observations for Stable-Baselines3 (SB3): :class:`MiniGridObs`, and
+:class:`OneHotImage` for its cells as one-hot codes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from gymnasium import spaces
 
 from memrl.checks import check_int
 
-__all__ = ["MiniGridObs", "check_view_size"]
+__all__ = ["MiniGridObs", "OneHotImage", "check_view_size"]
 
 
 def check_view_size(view_size: Any) -> int:
@@ -86,3 +87,74 @@ class MiniGridObs(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             "image": np.asarray(observation["image"], dtype=np.uint8),
             "direction": int(observation["direction"]),
         }
+
+
+class OneHotImage(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """The ``"image"`` of a ``Dict`` observation as one-hot codes: each channel of each cell
+    (a category index from 0 to that channel's upper bound) becomes a block of bits.
+
+    Why: :class:`MiniGridObs` hands the encoder raw indices, so a key (object 5) and a ball
+    (object 6) differ by one unit of one input, as does a red and a green object. One-hot
+    codes make every object, colour and state its own input. MiniGrid's own
+    ``OneHotPartialObsWrapper`` declares its bits as a [0, 255] picture, which SB3 would scale
+    by 1/255 and send to a CNN; here the bounds are [0, 1], so SB3's and memrl's extractors
+    flatten the bits as they are.
+
+    Observation space: the inner ``Dict`` with ``"image"`` replaced by
+    ``Box(uint8, 0, 1, shape=(H, W, sum_c (high_c + 1)))``: after :class:`MiniGridObs`
+    (highs 10, 5, 3) that is 21 bits per cell, channel 0's bits first. Other keys pass through.
+
+    Args:
+        env: an environment whose observation space is a ``Dict`` with an ``"image"`` ``Box``
+            of integer dtype, shape ``(H, W, C)``, lower bound 0 and one upper bound per channel
+            (the same in every cell), as :class:`MiniGridObs` gives.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        super().__init__(env)
+        highs = _channel_highs(env.observation_space)
+        sizes = highs.astype(np.int64) + 1
+        # Where each channel's block of bits starts in a cell's code.
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        height, width, _ = env.observation_space["image"].shape
+        self._image_shape = (height, width, int(sizes.sum()))
+        self.observation_space = spaces.Dict(
+            {
+                **env.observation_space.spaces,
+                "image": spaces.Box(low=0, high=1, shape=self._image_shape, dtype=np.uint8),
+            }
+        )
+
+    def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        image = np.asarray(observation["image"], dtype=np.int64)
+        bits = np.zeros(self._image_shape, dtype=np.uint8)
+        np.put_along_axis(bits, image + self._offsets, 1, axis=-1)
+        return {**observation, "image": bits}
+
+
+def _channel_highs(space: gym.Space) -> np.ndarray:
+    """The upper bound of each channel of ``space["image"]``; ValueError naming what is
+    wrong when it is not an integer ``(H, W, C)`` Box from 0 with one bound per channel."""
+    image = space.spaces.get("image") if isinstance(space, spaces.Dict) else None
+    if not isinstance(image, spaces.Box):
+        raise ValueError(
+            f"one_hot_image needs a Dict observation space with an 'image' Box, got {space}"
+        )
+    if not np.issubdtype(image.dtype, np.integer) or len(image.shape) != 3:
+        raise ValueError(
+            "one_hot_image needs an integer 'image' of shape (H, W, C), got "
+            f"dtype {image.dtype}, shape {image.shape}"
+        )
+    if np.any(image.low != 0):
+        raise ValueError(
+            "one_hot_image needs category indices from 0 in 'image', got lower bounds "
+            f"{image.low.min()}..{image.low.max()}"
+        )
+    highs = image.high.reshape(-1, image.shape[-1])
+    if np.any(highs != highs[0]):
+        raise ValueError(
+            "one_hot_image needs one upper bound per channel of 'image', the same in every "
+            "cell; the bounds differ between cells"
+        )
+    return highs[0]

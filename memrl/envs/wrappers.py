@@ -5,6 +5,7 @@ line apply them, and the public names of every memrl wrapper.
 name                 factory                                     keyword arguments
 ===================  ==========================================  ==============================
 ``minigrid``         :class:`MiniGridObs`                        ``view_size``
+``one_hot_image``    :class:`OneHotImage`                        (none)
 ``popgym``           :func:`popgym_wrapper`                      ``flatten``,
                                                                  ``previous_action``,
                                                                  ``render_mode``
@@ -36,7 +37,7 @@ from gymnasium.wrappers import TimeLimit
 from memrl.checks import check_int
 from memrl.envs.generic_wrappers import ActionSubset, FlattenObs, PreviousAction
 from memrl.envs.history import HistoryWindow
-from memrl.envs.minigrid_wrappers import MiniGridObs
+from memrl.envs.minigrid_wrappers import MiniGridObs, OneHotImage
 from memrl.envs.popgym_wrappers import (
     POPGYM_PREFIX,
     POPGymObs,
@@ -52,6 +53,7 @@ __all__ = [
     "FlattenObs",
     "HistoryWindow",
     "MiniGridObs",
+    "OneHotImage",
     "POPGymObs",
     "PreviousAction",
     "WrapperSpec",
@@ -76,6 +78,7 @@ def _time_limit(env: gym.Env, max_episode_steps: int) -> gym.Env:
 
 _WRAPPERS: dict[str, Callable[..., gym.Env]] = {
     "minigrid": MiniGridObs,
+    "one_hot_image": OneHotImage,
     "popgym": popgym_wrapper,
     "flatten": FlattenObs,
     "action_subset": ActionSubset,

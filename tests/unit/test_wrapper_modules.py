@@ -13,7 +13,7 @@ from memrl.envs.minigrid_wrappers import check_view_size
 
 HOMES = {
     generic_wrappers: ["FlattenObs", "PreviousAction"],
-    minigrid_wrappers: ["MiniGridObs"],
+    minigrid_wrappers: ["MiniGridObs", "OneHotImage"],
     popgym_wrappers: [
         "POPGYM_PREFIX",
         "POPGymObs",

@@ -19,6 +19,7 @@ from memrl.envs import (
     FlattenObs,
     HistoryWindow,
     MiniGridObs,
+    OneHotImage,
     apply_wrapper,
     apply_wrappers,
     env_kind,
@@ -224,6 +225,67 @@ def test_draw_vector_frame_shape_and_colours():
     assert tuple(wrapped[2 + 2 * 6, 2 + 6 * 6]) == (24, 24, 24)  # past the end: background
 
 
+# -------------------------------------------------------------------------------- one-hot image
+
+
+def test_one_hot_image_codes_each_channel_of_each_cell_by_hand():
+    env = make("MiniGrid-MemoryS9-v0", view_size=3, wrappers=["one_hot_image"])
+    assert env.observation_space["image"] == spaces.Box(0, 1, (3, 3, 21), np.uint8)
+    assert env.observation_space["direction"] == spaces.Discrete(4)
+    indices = np.zeros((3, 3, 3), dtype=np.uint8)
+    indices[0, 0] = (5, 4, 0)  # key (object 5), yellow (colour 4), state 0
+    indices[2, 1] = (10, 5, 3)  # the top index of every channel
+    bits = env.observation({"image": indices, "direction": 2})
+    assert bits["direction"] == 2
+    expected = np.zeros((3, 3, 21), dtype=np.uint8)
+    expected[..., [0, 11, 17]] = 1  # every other cell: object 0, colour 0, state 0
+    expected[0, 0] = 0
+    expected[0, 0, [5, 11 + 4, 17 + 0]] = 1
+    expected[2, 1] = 0
+    expected[2, 1, [10, 11 + 5, 17 + 3]] = 1
+    np.testing.assert_array_equal(bits["image"], expected)
+
+
+def test_one_hot_image_tells_key_from_ball_in_every_observation_and_sb3_accepts_it():
+    env = make("MiniGrid-MemoryS9-v0", view_size=3, wrappers=["one_hot_image"])
+    observation, _ = env.reset(seed=3)
+    for _ in range(20):
+        inner = env.unwrapped.gen_obs()["image"]
+        assert observation["image"].sum(axis=-1).tolist() == [[3] * 3] * 3
+        decoded = [
+            np.argmax(observation["image"][..., a:b], axis=-1)
+            for a, b in [(0, 11), (11, 17), (17, 21)]
+        ]
+        np.testing.assert_array_equal(np.stack(decoded, axis=-1), inner)
+        observation, *_ = env.step(env.action_space.sample())
+    # Bounds [0, 1]: not an SB3 picture, so it is flattened, not scaled by 1/255.
+    assert not is_image_space(env.observation_space["image"], check_channels=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3: the 3-D Box "seems to be an image" (expected)
+        sb3_check_env(env)
+
+
+@pytest.mark.parametrize(
+    ("space", "problem"),
+    [
+        (spaces.Box(0, 1, (3,)), "Dict observation space with an 'image' Box"),
+        (spaces.Dict({"image": spaces.Discrete(3)}), "with an 'image' Box"),
+        (spaces.Dict({"image": spaces.Box(0, 1, (3, 3, 3))}), "integer 'image'"),
+        (spaces.Dict({"image": spaces.Box(0, 9, (9,), np.uint8)}), r"shape \(H, W, C\)"),
+        (spaces.Dict({"image": spaces.Box(1, 9, (3, 3, 2), np.uint8)}), "from 0"),
+        (
+            spaces.Dict({"image": spaces.Box(0, np.arange(18).reshape(3, 3, 2), dtype=np.uint8)}),
+            "bounds differ between cells",
+        ),
+    ],
+)
+def test_one_hot_image_names_what_is_wrong_with_the_space(space, problem):
+    env = gym.make("CartPole-v1")
+    env.observation_space = space
+    with pytest.raises(ValueError, match=problem):
+        OneHotImage(env)
+
+
 # -------------------------------------------------------------------------------- action subset
 
 
@@ -272,6 +334,7 @@ def test_wrapper_names():
     assert wrapper_names() == sorted(
         [
             "minigrid",
+            "one_hot_image",
             "popgym",
             "flatten",
             "action_subset",
