@@ -138,7 +138,9 @@ def _missing(value: Any) -> bool:
 
 
 def is_finished(run_dir: str | Path, config: RunConfig | None = None) -> bool:
-    """True when the run wrote its final evaluation after training its whole budget."""
+    """True when the run wrote its final evaluation (``eval.json``) after training its whole
+    budget. The model is not needed: a bench's results kept without their models (as the
+    repository keeps ``results/memory-hard``) still count as finished, and are not retrained."""
     run_dir = Path(run_dir)
     data = read_eval(run_dir)
     if not data:
@@ -147,4 +149,4 @@ def is_finished(run_dir: str | Path, config: RunConfig | None = None) -> bool:
         config = config or load_run_config(run_dir / CONFIG_FILE)
     except (OSError, ValueError):
         return False
-    return (run_dir / MODEL_FILE).is_file() and int(data.get("steps", 0)) >= config.steps
+    return int(data.get("steps", 0)) >= config.steps

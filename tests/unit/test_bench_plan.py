@@ -21,7 +21,7 @@ from memrl.run import (
     is_finished,
     plan_runs,
 )
-from memrl.run.files import MODEL_FILE, add_curve_row, write_config, write_eval
+from memrl.run.files import MODEL_FILE, add_curve_row, read_eval, write_config, write_eval
 from memrl.run.plan import pending_runs
 
 AGENTS = ["mlp", "lstm"]
@@ -145,6 +145,25 @@ def test_backend_gets_exactly_the_unfinished_runs(suite, tmp_path) -> None:
     assert again.calls == [[]]
     assert (rerun.ran, rerun.skipped) == (0, 8)
     assert rerun.rows == result.rows and rerun.markdown == result.markdown
+
+
+def test_a_finished_run_kept_without_its_model_is_not_trained_again(suite, tmp_path) -> None:
+    planned = plan_runs(suite, AGENTS, 1, tmp_path)
+    for run in planned:
+        finish(run)
+        (run.run_dir / MODEL_FILE).unlink()
+    backend = StubBackend()
+    result = bench(suite, AGENTS, seeds=1, out=tmp_path, log=None, backend=backend)
+    assert backend.calls == [[]] and result.skipped == len(planned)
+    assert all(row["runs"] == 1 for row in result.rows)
+
+
+def test_an_evaluation_short_of_the_budget_is_not_finished(suite, tmp_path) -> None:
+    run = plan_runs(suite, AGENTS, 1, tmp_path)[0]
+    finish(run)
+    short = {**read_eval(run.run_dir), "steps": run.config.steps - 1}
+    write_eval(run.run_dir, short)
+    assert not is_finished(run.run_dir, run.config)
 
 
 def test_the_tables_follow_each_finished_run(suite, tmp_path) -> None:
