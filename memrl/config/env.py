@@ -75,16 +75,23 @@ class EnvConfig:
 
     @property
     def label(self) -> str:
-        """A short human name: the id and its kwargs, e.g. ``TMaze-v0 corridor_length=5``."""
+        """A short human name: the id, its kwargs and its wrappers' names, e.g.
+        ``TMaze-v0 corridor_length=5`` or ``MiniGrid-MemoryS9-v0 view_size=3 +one_hot_image``.
+
+        The wrappers are named so that one env with and without them gets two bench
+        directories (:attr:`slug`); their arguments are left out to keep tables readable."""
         name = self.id.removeprefix("memrl/")
         extras = [f"{k}={v}" for k, v in self.kwargs.items()]
-        return " ".join([name, *extras])
+        wrappers = [
+            f"+{spec.get('name') if isinstance(spec, Mapping) else spec}" for spec in self.wrappers
+        ]
+        return " ".join([name, *extras, *wrappers])
 
     @property
     def slug(self) -> str:
         """A file-name-safe version of :attr:`label`."""
         return "".join(
-            c if c.isalnum() or c in "-_.=" else "-" for c in self.label.replace(" ", "_")
+            c if c.isalnum() or c in "-_.=+" else "-" for c in self.label.replace(" ", "_")
         )
 
 

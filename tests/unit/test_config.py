@@ -10,6 +10,7 @@ import yaml
 from memrl.config import (
     AgentConfig,
     ConfigError,
+    EnvConfig,
     LinearSchedule,
     RunConfig,
     agent_presets,
@@ -197,6 +198,22 @@ def test_bad_suite_values_name_file_and_key(tmp_path, entry, key, words):
         load_suite(path)
     message = str(info.value)
     assert str(path) in message and key in message and words in message
+
+
+def test_env_label_and_slug_name_kwargs_and_wrappers():
+    plain = EnvConfig.from_dict({"id": "memrl/TMaze-v0", "kwargs": {"corridor_length": 5}}, "t")
+    assert plain.label == "TMaze-v0 corridor_length=5"
+    assert plain.slug == "TMaze-v0_corridor_length=5"
+    wrapped = EnvConfig.from_dict(
+        {
+            "id": "MiniGrid-MemoryS9-v0",
+            "kwargs": {"view_size": 3},
+            "wrappers": [{"name": "action_subset", "actions": [0, 1, 2]}, "one_hot_image"],
+        },
+        "t",
+    )
+    assert wrapped.label == "MiniGrid-MemoryS9-v0 view_size=3 +action_subset +one_hot_image"
+    assert wrapped.slug == "MiniGrid-MemoryS9-v0_view_size=3_+action_subset_+one_hot_image"
 
 
 # --- overrides and run configs -------------------------------------------------------------
