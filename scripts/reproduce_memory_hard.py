@@ -9,6 +9,10 @@ results/memory-hard/results.md, results.csv and learning_curves.png. Run it agai
 same --out: finished runs are kept, unfinished ones resume from their checkpoints (saved every
 quarter of a run's budget).
 
+The repository keeps the grid's finished runs in results/memory-hard (config.yaml, curve.csv
+and eval.json of each, no models), so this command trains only the runs still missing there;
+give another --out to train the whole grid yourself.
+
 Same as: memrl bench memory-hard --agents AGENTS --seeds SEEDS --jobs 2 (the defaults below)
 Quick try: --steps-scale 0.01 --seeds 1
 """
