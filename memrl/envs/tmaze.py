@@ -148,12 +148,10 @@ class TMaze(gym.Env):
     ) -> None:
         self.bump_penalty = check_number("bump_penalty", bump_penalty, minimum=0.0)
         self.backtrack_penalty = check_number("backtrack_penalty", backtrack_penalty, minimum=0.0)
-        if isinstance(corridor_length, bool) or not isinstance(corridor_length, int | np.integer):
-            raise ValueError(f"corridor_length must be an int >= 1, got {corridor_length!r}")
-        if corridor_length < 1:
-            raise ValueError(f"corridor_length must be an int >= 1, got {corridor_length}")
-        check_int("corridor_length", corridor_length, maximum=MAX_CORRIDOR_LENGTH)
-        shortest_episode = int(corridor_length) + 2
+        corridor_length = check_int(
+            "corridor_length", corridor_length, minimum=1, maximum=MAX_CORRIDOR_LENGTH
+        )
+        shortest_episode = corridor_length + 2
         if max_steps is None:
             max_steps = 4 * shortest_episode
         elif (

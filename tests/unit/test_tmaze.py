@@ -262,10 +262,10 @@ def test_deterministic_for_a_seed() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"corridor_length": 0}, "corridor_length must be an int >= 1"),
-        ({"corridor_length": -3}, "corridor_length must be an int >= 1"),
-        ({"corridor_length": 2.5}, "corridor_length must be an int >= 1"),
-        ({"corridor_length": True}, "corridor_length must be an int >= 1"),
+        ({"corridor_length": 0}, "corridor_length must be an integer in \\[1, "),
+        ({"corridor_length": -3}, "corridor_length must be an integer in \\[1, "),
+        ({"corridor_length": 2.5}, "corridor_length must be an integer in \\[1, "),
+        ({"corridor_length": True}, "corridor_length must be an integer in \\[1, "),
         ({"corridor_length": 10, "max_steps": 11}, r"max_steps must be None or an int >= .* 12"),
         ({"max_steps": 50.0}, "max_steps must be None or an int"),
         ({"bump_penalty": -0.1}, "bump_penalty must be a finite number >= 0"),
