@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Reproduce the memory-hard results (envs/memory-hard.yaml, docs/results.md): about 50
+"""Reproduce the memory-hard results (envs/memory-hard.yaml, docs/results.md): about 35
 core-hours on a CPU, so run it in the background and again after an interruption.
 
 Trains the nine agents of the comparison on the eight tasks of the suite for the suite's
-budgets, 3 seeds for memnet-long, mnm-g-fast, dnc, lstm and recurrentppo and 1 seed for the
+budgets, 3 seeds for memnet-long, mnm-g-fast, dnc-fast, lstm and recurrentppo and 1 seed for the
 others, 2 runs at a time (seed 0 of every agent and env first), and writes
 results/memory-hard/results.md, results.csv and learning_curves.png. Run it again with the
 same --out: finished runs are kept, unfinished ones resume from their checkpoints (saved every
@@ -21,7 +21,7 @@ import sys
 
 from memrl.cli import reproduce_main
 
-AGENTS = "mlp,lstm,gru,recurrentppo,memnet-long,mnm-g-fast,mnm-p,ntm,dnc"
+AGENTS = "mlp,lstm,gru,recurrentppo,memnet-long,mnm-g-fast,mnm-p,ntm,dnc-fast"
 SEEDS = "3,mlp=1,gru=1,mnm-p=1,ntm=1"
 
 if __name__ == "__main__":
