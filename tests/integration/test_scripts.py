@@ -155,3 +155,35 @@ def test_bench_training_refuses_an_unknown_agent_and_compile_mode() -> None:
             timeout=120,
         )
         assert result.returncode == 2 and words in result.stderr, result.stderr
+
+
+def test_memory_room_looks_tabulates_success_and_looking_back_per_start_cell(tmp_path):
+    run_dir = tmp_path / "run"
+    script(
+        "train.py",
+        *("--agent", "lstm", "--env", "MiniGrid-MemoryS7-v0", "--steps", "32"),
+        *("--n-envs", "1", "--no-progress", "--run-dir", str(run_dir)),
+        *("--set", "n_steps=32", "batch_size=32", "seq_len=16", "env.kwargs.view_size=3"),
+        *("env.eval_episodes=1", "curve_episodes=1"),
+    )
+    out = script("memory_room_looks.py", str(run_dir), "--episodes", "6").stdout
+    rows = [line.split("|")[1:-1] for line in out.splitlines()[2:]]
+    assert sum(int(row[1]) for row in rows) == 6
+    assert all(1 <= int(row[0]) <= 4 and 0 <= float(row[3]) <= 1 for row in rows)
+
+
+def test_memory_room_looks_refuses_a_run_on_another_env(tmp_path):
+    run_dir = tmp_path / "run"
+    script(
+        "train.py",
+        *("--agent", "mlp", "--steps", "32", "--n-envs", "1", "--no-progress"),
+        *("--run-dir", str(run_dir), "--set", "n_steps=32", "batch_size=32"),
+        *("env.eval_episodes=1", "curve_episodes=1"),
+    )
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "memory_room_looks.py"), str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0 and "not a MiniGrid Memory room" in result.stderr
