@@ -192,6 +192,7 @@ def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -
     colours = plt.get_cmap("tab10")
     for index, entry in enumerate(suite.envs):
         axis = axes[index // columns][index % columns]
+        trained: list[np.ndarray] = []  # the returns after step 0, for the y-axis
         for number, agent in enumerate(agents):
             curves = [read_curve(run.run_dir) for run in groups.get((agent, index), [])]
             curves = [c for c in curves if c]
@@ -204,11 +205,13 @@ def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -
                     for c in curves
                 ]
             )
+            trained.append(values[:, grid > 0].ravel())
             colour = colours(number % 10)
             axis.plot(grid, values.mean(0), label=agent, color=colour)
             if len(curves) > 1:
                 axis.fill_between(grid, values.min(0), values.max(0), color=colour, alpha=0.2)
         axis.axhline(entry.env.solved_at, color="grey", linestyle="--", linewidth=1)
+        _limit_to_trained(axis, trained, entry.env.solved_at)
         axis.set_title(entry.env.label, fontsize=10)
         axis.set_xlabel("environment steps")
         axis.set_ylabel("eval return")
@@ -217,10 +220,23 @@ def plot_curves(path: Path, suite: SuiteConfig, planned: Sequence[PlannedRun]) -
     for index in range(count, rows * columns):
         axes[index // columns][index % columns].axis("off")
     figure.suptitle(
-        f"{suite.name}\nmean over seeds (band: min-max); dashed: solved_at", fontsize=10
+        f"{suite.name}\nmean over seeds (band: min-max); dashed: solved_at; "
+        "y-axis: the returns after step 0",
+        fontsize=10,
     )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     atomic_write(path, buffer.getvalue())
+
+
+def _limit_to_trained(axis: Any, trained: list[np.ndarray], solved_at: float) -> None:
+    """Fit the y-axis to the returns after step 0 and the bar: an untrained policy's return
+    can be far below everything after it (-40 from bumps in the T-maze at corridor 100) and
+    would flatten every curve into a line."""
+    values = np.concatenate([*trained, [solved_at]])
+    values = values[np.isfinite(values)]
+    low, high = float(values.min()), float(values.max())
+    margin = 0.05 * (high - low) or 0.1
+    axis.set_ylim(low - margin, high + margin)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pytest
 
 from memrl.config import ConfigError, SuiteConfig
@@ -23,6 +24,7 @@ from memrl.run import (
 )
 from memrl.run.files import MODEL_FILE, add_curve_row, read_eval, write_config, write_eval
 from memrl.run.plan import pending_runs
+from memrl.run.report import _limit_to_trained
 
 AGENTS = ["mlp", "lstm"]
 
@@ -292,3 +294,25 @@ def test_some_agents_get_other_seed_counts(suite, tmp_path) -> None:
 def test_agent_seed_counts_are_checked(suite, tmp_path, agent_seeds, message) -> None:
     with pytest.raises(ValueError, match=message):
         plan_runs(suite, AGENTS, 1, tmp_path, agent_seeds=agent_seeds)
+
+
+@pytest.mark.parametrize(
+    ("trained", "solved_at", "limits"),
+    [
+        # The untrained -40 is not among them: the axis fits 0.1 .. 0.9 (5% margins).
+        ([np.array([0.1, 0.5]), np.array([0.9, math.nan])], 0.9, (0.06, 0.94)),
+        ([np.array([-1.0, 1.0])], 0.5, (-1.1, 1.1)),
+        ([], 0.9, (0.8, 1.0)),  # nothing after step 0 yet: around the bar
+    ],
+)
+def test_the_plot_fits_the_returns_after_step_0_and_the_bar(trained, solved_at, limits) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots()
+    axis.plot([0, 10, 20], [-40.0, 0.1, 0.9])
+    _limit_to_trained(axis, trained, solved_at)
+    assert axis.get_ylim() == pytest.approx(limits)
+    plt.close(figure)
