@@ -87,7 +87,7 @@ CASES = [
     (
         [*"train --agent lstm --steps 64 --run-dir {root}/fresh --set".split(), *BAD_CORRIDOR],
         2,
-        ["corridor_length", ">= 1", "-3"],
+        ["corridor_length", "integer in [1, ", "-3"],
     ),
     (
         ["train", "--steps", "64", "--run-dir", "{root}/fresh", "--set", "env.kwargs.bogus=1"],
