@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memrl.cli.arguments import positive_int
 from memrl.config import load_run_config
 from memrl.run import CONFIG_FILE, MODEL_FILE
 from memrl.run.device import set_threads
@@ -68,11 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("run_dir", type=Path, help="a finished run on a MiniGrid Memory room")
-    parser.add_argument("--episodes", type=int, default=120, help="episodes to play (120)")
+    parser.add_argument("--episodes", type=positive_int, default=120, help="episodes to play (120)")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the first episode")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error(f"--episodes must be >= 1, got {args.episodes}")
     set_threads(1)
     print("| start cell x | episodes | success | faced west |")
     print("|---:|---:|---:|---:|")

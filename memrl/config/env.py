@@ -80,11 +80,11 @@ class EnvConfig:
 
         The wrappers are named so that one env with and without them gets two bench
         directories (:attr:`slug`); their arguments are left out to keep tables readable."""
+        from memrl.envs.wrappers import wrapper_spec_names
+
         name = self.id.removeprefix("memrl/")
         extras = [f"{k}={v}" for k, v in self.kwargs.items()]
-        wrappers = [
-            f"+{spec.get('name') if isinstance(spec, Mapping) else spec}" for spec in self.wrappers
-        ]
+        wrappers = [f"+{wrapper}" for wrapper in wrapper_spec_names(self.wrappers)]
         return " ".join([name, *extras, *wrappers])
 
     @property
