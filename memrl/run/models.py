@@ -32,14 +32,14 @@ def _algorithm_class(agent: AgentConfig) -> type[BaseAlgorithm]:
         return MemoryPPO
     if agent.algorithm == "recurrent_ppo":
         try:
-            from sb3_contrib import RecurrentPPO
+            from memrl.sb3.recurrent_ppo import ReferenceRecurrentPPO
         except ImportError:
             raise ConfigError(
                 "agent",
                 "algorithm",
                 f"{agent.name}: recurrent_ppo needs sb3-contrib: pip install 'memrl[bench]'",
             ) from None
-        return RecurrentPPO
+        return ReferenceRecurrentPPO
     from stable_baselines3 import PPO
 
     return PPO
@@ -63,8 +63,8 @@ def make_model(
     device: str | None = None,
 ) -> BaseAlgorithm:
     """A fresh SB3 model for ``config`` on the VecEnv ``env``: ``MemoryPPO`` for an agent
-    with a memory core, else ``PPO`` or sb3-contrib's ``RecurrentPPO`` (LSTM policy) with
-    memrl's default encoder."""
+    with a memory core, else ``PPO`` or sb3-contrib's ``RecurrentPPO`` (LSTM policy; as
+    :class:`~memrl.sb3.recurrent_ppo.ReferenceRecurrentPPO`) with memrl's default encoder."""
     from gymnasium import spaces
 
     from memrl.sb3 import default_encoder_class

@@ -5,11 +5,13 @@ keys and the memory keys stay with their own algorithm."""
 from __future__ import annotations
 
 import pytest
+import torch
 from sb3_contrib import RecurrentPPO
 
 from memrl import run
 from memrl.config import ConfigError, load_agent
 from memrl.run.files import CONFIG_FILE, MODEL_FILE, read_curve
+from memrl.run.models import make_env, make_model
 
 TINY = ["n_envs=2", "n_steps=16", "batch_size=16", "n_epochs=1", "lstm_hidden_size=8"]
 
@@ -54,3 +56,20 @@ def test_it_trains_evaluates_and_resumes_as_a_memrl_run(tmp_path):
     run.train(resumed, tmp_path, resume=True, progress=False)
     steps = [row["steps"] for row in read_curve(tmp_path)]
     assert steps == sorted(set(steps)) and steps[-1] >= 96
+
+
+def test_it_trains_on_multibinary_actions(tmp_path):
+    # sb3-contrib's recurrent buffers hand back int8 MultiBinary actions, on which the
+    # Bernoulli log-probability fails; memrl's RecurrentPPO casts them as SB3's buffers do.
+    config = run.make_run_config(
+        agent="recurrentppo",
+        env="memrl/AssociativeRecall-v0",
+        steps=32,
+        seed=0,
+        overrides=TINY,
+    )
+    model = make_model(config, make_env(config.env, n_envs=2, seed=0))
+    model.learn(32)
+    batch = next(model.rollout_buffer.get(16))
+    assert batch.actions.dtype == torch.float32
+    assert set(batch.actions.unique().tolist()) <= {0.0, 1.0}
