@@ -58,7 +58,7 @@ def test_it_trains_evaluates_and_resumes_as_a_memrl_run(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] >= 96
 
 
-def test_it_trains_on_multibinary_actions(tmp_path):
+def test_it_trains_on_multibinary_actions():
     # sb3-contrib's recurrent buffers hand back int8 MultiBinary actions, on which the
     # Bernoulli log-probability fails; memrl's RecurrentPPO casts them as SB3's buffers do.
     config = run.make_run_config(
