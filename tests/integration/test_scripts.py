@@ -81,7 +81,7 @@ def test_memory_hard_defaults_are_the_campaign_grid() -> None:
     help_text = "".join(script("reproduce_memory_hard.py", "--help").stdout.split())
     agents = help_text.split("agentpresets(default:")[1].split(")")[0].split(",")
     assert len(agents) == 9 and set(agents) <= set(agent_presets())
-    assert "seeds(default3,mlp=1,gru=1,mnm-p=1,ntm=1)" in help_text
+    assert "seeds(default3,mlp=1,gru=1,mnm-p-fast=1,ntm-fast=1)" in help_text
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
