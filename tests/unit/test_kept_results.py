@@ -1,6 +1,7 @@
 """results/memory-hard, kept in the repository for docs/results.md: every run there is a run
 that scripts/reproduce_memory_hard.py plans, configured as today's presets and suite say,
-and finished, so the script skips it; and the kept table is the one those runs give."""
+and finished, so the script skips it; the kept table is the one those runs give; and
+docs/results.md shows that table and plot."""
 
 from __future__ import annotations
 
@@ -70,3 +71,17 @@ def test_the_kept_table_is_the_one_the_kept_runs_give() -> None:
                 f"results/memory-hard/results.csv, {got['agent']} on {got['env']}: {column} "
                 "is not what the kept runs give; rewrite the table"
             )
+
+
+def test_docs_show_the_kept_table_and_curves() -> None:
+    """docs/results.md and its plot are copies of the generated files: they must not drift."""
+    generated = (KEPT / "results.md").read_text(encoding="utf-8")
+    body = generated.split("\n", 1)[1].strip()  # the generated text without its heading
+    docs = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    assert body in docs, (
+        "docs/results.md's table is not results/memory-hard/results.md; copy it over again"
+    )
+    curves = (REPO / "docs" / "memory_hard_curves.png").read_bytes()
+    assert curves == (KEPT / "learning_curves.png").read_bytes(), (
+        "docs/memory_hard_curves.png is not results/memory-hard/learning_curves.png"
+    )
